@@ -1,0 +1,130 @@
+import { assign, setup } from 'xstate';
+
+/** jobMachineContext is what the machine needs to decide a change: who the job is and how many attempts it has spent. */
+export interface JobMachineContext {
+  jobId: string;
+  attempts: number;
+  maxAttempts: number;
+}
+
+/** JobMachineInput is what a fresh job starts from. */
+export interface JobMachineInput {
+  jobId: string;
+  maxAttempts: number;
+}
+
+/**
+ * JobEvent lists every event that may move a job. Each one is written to the database by exactly one
+ * guarded statement, so adding an event here means adding its write in the storage module.
+ */
+export type JobEvent =
+  /** A consumer took the job to run it (spends an attempt). */
+  | { type: 'CLAIM' }
+  /** The handler finished without error. */
+  | { type: 'SUCCEED' }
+  /** The onException policy asked for another attempt later. */
+  | { type: 'RETRY' }
+  /** The job failed for good: attempts used up, the policy abandoned it, or the handler said so. */
+  | { type: 'FAIL' }
+  /** The consumer holding the job stopped heartbeating; the job will be claimed again. */
+  | { type: 'INTERRUPT' }
+  /** The consumer gave the job back unfinished (shutdown, crash), refunding the attempt. */
+  | { type: 'RELEASE' }
+  /** The handler asked to run again later without spending an attempt. */
+  | { type: 'RERUN' }
+  /** Someone cancelled the job before it finished. */
+  | { type: 'CANCEL' }
+  /** The job was not started before its expiry time. */
+  | { type: 'EXPIRE' }
+  /** An operator moved a waiting job to a new time. */
+  | { type: 'RESCHEDULE' }
+  /** An operator asked a finished, unsuccessful job to run again with fresh attempts. */
+  | { type: 'RESTART' };
+
+/** JobEventType is the name of a job event. */
+export type JobEventType = JobEvent['type'];
+
+/** JobState is the name of a job's lifecycle state, as stored in the `state` column. */
+export type JobState =
+  | 'not_started'
+  | 'running'
+  | 'retry'
+  | 'interrupted'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'expired';
+
+/** JOB_STATES lists every lifecycle state, in the order a job usually meets them. */
+export const JOB_STATES: readonly JobState[] = [
+  'not_started',
+  'running',
+  'retry',
+  'interrupted',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'expired',
+];
+
+// waitingTransitions are shared by the three states a consumer may claim a job from.
+const waitingTransitions = {
+  CLAIM: { target: 'running', actions: 'spendAttempt' },
+  EXPIRE: { target: 'expired' },
+  CANCEL: { target: 'cancelled' },
+  RESCHEDULE: { target: 'not_started' },
+} as const;
+
+// finishedTransitions: finished states are tagged `finished` rather than typed `final`, because an
+// operator may still restart a failed, cancelled or expired job, and XState final states take no events.
+const finishedTransitions = {
+  RESTART: { target: 'not_started', actions: 'resetAttempts' },
+} as const;
+
+/**
+ * jobMachine is the lifecycle of one job and the only authority on its state changes. It is pure (no
+ * I/O, no timers): due times such as retry and expiry live in columns, because XState `after` timers
+ * are not persisted.
+ */
+export const jobMachine = setup({
+  types: {
+    context: {} as JobMachineContext,
+    events: {} as JobEvent,
+    input: {} as JobMachineInput,
+  },
+  actions: {
+    spendAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
+    refundAttempt: assign({ attempts: ({ context }) => Math.max(0, context.attempts - 1) }),
+    resetAttempts: assign({ attempts: 0 }),
+  },
+  guards: {
+    hasAttemptsLeft: ({ context }) => context.attempts < context.maxAttempts,
+  },
+}).createMachine({
+  id: 'job',
+  initial: 'not_started',
+  context: ({ input }) => ({ jobId: input.jobId, attempts: 0, maxAttempts: input.maxAttempts }),
+  states: {
+    not_started: { tags: ['claimable'], on: waitingTransitions },
+    running: {
+      on: {
+        SUCCEED: { target: 'succeeded' },
+        RETRY: { target: 'retry', guard: 'hasAttemptsLeft' },
+        FAIL: { target: 'failed' },
+        INTERRUPT: { target: 'interrupted' },
+        RELEASE: { target: 'not_started', actions: 'refundAttempt' },
+        RERUN: { target: 'not_started', actions: 'refundAttempt' },
+        CANCEL: { target: 'cancelled' },
+      },
+    },
+    retry: { tags: ['claimable'], on: waitingTransitions },
+    interrupted: { tags: ['claimable'], on: waitingTransitions },
+    succeeded: { tags: ['finished'] },
+    failed: { tags: ['finished'], on: finishedTransitions },
+    cancelled: { tags: ['finished'], on: finishedTransitions },
+    expired: { tags: ['finished'], on: finishedTransitions },
+  },
+});
+
+/** JobMachine is the type of the job lifecycle machine. */
+export type JobMachine = typeof jobMachine;

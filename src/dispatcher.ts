@@ -1,0 +1,431 @@
+import PQueue from 'p-queue';
+import type { AnyActorLogic, InspectionEvent } from 'xstate';
+import type { JobEvent } from '../machines/job.js';
+import type { PolicyDecision } from '../machines/policy.js';
+import { DEFAULT_BACKOFF } from './backoff.js';
+import type { Clock } from './clock.js';
+import type { CompletionWriter } from './completions.js';
+import { TimeoutError } from './errors.js';
+import type { RuntimeEvents } from './events.js';
+import { decide } from './exceptions.js';
+import type { Job } from './job-row.js';
+import { toJsonText } from './json.js';
+import type { Logger } from './logger.js';
+import { type OutcomeExtras, toOutcome } from './outcome.js';
+import type { ClaimedJob, Outcome, Storage } from './storage.js';
+import type { JobContext, TaskDefinition } from './tasks.js';
+import { type JobActor, sendPlanned, startJobActor } from './transitions.js';
+
+/** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
+export interface DispatcherDeps {
+  storage: Storage;
+  completions: CompletionWriter;
+  clock: Clock;
+  events: RuntimeEvents;
+  logger: Logger;
+  tasks: ReadonlyMap<string, TaskDefinition>;
+  maxRunningJobs: number;
+  /** prefetch is how many claimed jobs may wait locally for a free slot (0: claim only for free slots). */
+  prefetch: number;
+  consumerId: string;
+  policy: AnyActorLogic;
+  inspect: ((event: InspectionEvent) => void) | undefined;
+  /** armAt is told the earliest future run_at after a claim found less work than it had room for. */
+  armAt(next: Date | null): void;
+  /** onCrash is told that the policy decided to crash (or failed), once the crashing job was given back. */
+  onCrash(error: unknown, job: Job): void;
+  /** onClaimed is told how many jobs a claim round took, and at what clock time. */
+  onClaimed(count: number, at: Date): void;
+  /** onClaimError is told about a claim that failed; the next wake-up tries again. */
+  onClaimError(error: unknown): void;
+}
+
+/** RunningJob is a job this runtime is executing: its actor and the means to abort it. */
+export interface RunningJob {
+  job: Job;
+  actor: JobActor;
+  /** controller is created when the handler first asks for its signal; nobody to tell before that. */
+  controller: AbortController | null;
+  /** abortReason is kept so that a signal first asked for after the abort is born aborted. */
+  abortReason?: unknown;
+}
+
+function controllerOf(entry: RunningJob): AbortController {
+  if (!entry.controller) {
+    entry.controller = new AbortController();
+    if ('abortReason' in entry) entry.controller.abort(entry.abortReason);
+  }
+  return entry.controller;
+}
+
+function abortEntry(entry: RunningJob, reason: unknown): void {
+  entry.abortReason = reason;
+  entry.controller?.abort(reason);
+}
+
+type AttemptResult = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Dispatcher claims due jobs when woken, as many as it has free slots, and runs each as an actor in a
+ * p-queue bounded by maxRunningJobs. It counts running handlers itself: a handler that outlives its
+ * timeout still holds its slot. Outcomes go through the job machine, then to the completion writer.
+ */
+export class Dispatcher {
+  private readonly queue: PQueue;
+  private readonly running = new Map<string, RunningJob>();
+  private slotsHeld = 0;
+  private readonly prefetched: ClaimedJob[] = [];
+  private accepting = true;
+  private claimInFlight: Promise<void> | null = null;
+  private wakeAgain = false;
+  private lastClaimFilled = false;
+  private wakePending = false;
+  private discardOutcomes = false;
+  private readonly taskNames: string[];
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
+    this.taskNames = [...deps.tasks.keys()];
+  }
+
+  /** runningCount is how many handlers hold a slot right now. */
+  get runningCount(): number {
+    return this.slotsHeld;
+  }
+
+  /** runningJobs lists the jobs whose outcome this runtime has not yet decided. */
+  get runningJobs(): RunningJob[] {
+    return [...this.running.values()];
+  }
+
+  /** wake asks for a claim; wake-ups that arrive during a claim fold into one more round. */
+  wake(): void {
+    if (!this.accepting) return;
+    if (this.claimInFlight) {
+      this.wakeAgain = true;
+      return;
+    }
+    // A wake-up can land after the rounds' last check but before this settles; it must not be lost.
+    this.claimInFlight = this.claimRounds().finally(() => {
+      this.claimInFlight = null;
+      if (this.wakeAgain) this.wake();
+    });
+  }
+
+  /** stopClaiming makes every later wake-up a no-op and resolves once any claim under way has returned. */
+  async stopClaiming(): Promise<void> {
+    this.accepting = false;
+    await this.claimInFlight;
+  }
+
+  /** idle resolves when every handler has settled (timed-out ones included). */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  /**
+   * abortAll fires the AbortSignal of every running job with `reason` and discards the outcomes of
+   * attempts that end from now on: their jobs are about to be given back whole, not half-recorded.
+   */
+  abortAll(reason: unknown): void {
+    this.accepting = false;
+    this.discardOutcomes = true;
+    for (const entry of this.running.values()) abortEntry(entry, reason);
+  }
+
+  /**
+   * takePrefetched empties the local queue and returns what it held: claimed jobs no handler has
+   * started, which the caller gives back.
+   */
+  takePrefetched(): ClaimedJob[] {
+    return this.prefetched.splice(0);
+  }
+
+  // claimRounds claims enough to fill the free slots and the local queue (prefetch) in one statement.
+  private async claimRounds(): Promise<void> {
+    try {
+      do {
+        this.wakeAgain = false;
+        const limit = this.deps.maxRunningJobs + this.deps.prefetch - this.slotsHeld - this.prefetched.length;
+        if (limit <= 0) return;
+        const now = this.deps.clock.now();
+        const jobs = await this.deps.storage.jobsClaim({
+          consumerId: this.deps.consumerId,
+          now,
+          limit,
+          tasks: this.taskNames,
+        });
+        this.prefetched.push(...jobs);
+        this.startPrefetched();
+        this.deps.onClaimed(jobs.length, now);
+        this.lastClaimFilled = jobs.length === limit;
+        if (!this.lastClaimFilled && !this.wakeAgain) this.lookAhead(now);
+      } while (this.accepting && this.wakeAgain);
+    } catch (error) {
+      this.deps.onClaimError(error);
+    }
+  }
+
+  private lookAhead(now: Date): void {
+    this.deps.storage.jobsNextRunAt(now, this.taskNames).then(
+      (next) => this.deps.armAt(next),
+      (error) => this.deps.onClaimError(error),
+    );
+  }
+
+  private startPrefetched(): void {
+    if (!this.accepting) return;
+    const at = this.deps.clock.now();
+    while (this.slotsHeld < this.deps.maxRunningJobs && this.prefetched.length > 0) {
+      this.start(this.prefetched.shift() as ClaimedJob, at);
+    }
+  }
+
+  // start runs a claimed job as an actor. The claim itself was written by SQL whose states come from
+  // the machine (checked when the runtime was built), so the actor starts in the state the claim entered.
+  private start({ job, from }: ClaimedJob, at: Date): void {
+    const entry: RunningJob = {
+      job,
+      actor: startJobActor(job, this.deps.inspect),
+      controller: null,
+    };
+    this.running.set(job.id, entry);
+    this.slotsHeld++;
+    this.deps.events.emitTransition(job, from, 'CLAIM', at);
+    void this.queue.add(() => this.execute(entry));
+  }
+
+  // execute holds the slot until the handler settles, but decides and writes the outcome as soon as
+  // the attempt ends (which a timeout may make earlier than the handler).
+  private execute(entry: RunningJob): Promise<void> {
+    const task = this.deps.tasks.get(entry.job.task) as TaskDefinition;
+    const handlerDone = this.invoke(task, entry);
+    if (!task.timeoutMs) {
+      return handlerDone.then((attempt) => {
+        this.conclude(entry, task, attempt);
+        this.freeSlot();
+      });
+    }
+    void this.withTimeout(handlerDone, task.timeoutMs, entry).then((attempt) =>
+      this.conclude(entry, task, attempt),
+    );
+    return handlerDone.then(() => this.freeSlot());
+  }
+
+  private freeSlot(): void {
+    this.slotsHeld--;
+    this.startPrefetched();
+    // Refill once the local queue is half empty, so that claims stay large.
+    if (this.lastClaimFilled && this.prefetched.length <= this.deps.prefetch / 2) this.wakeSoon();
+  }
+
+  // wakeSoon folds the slots freed within one turn of the event loop into a single claim, instead of
+  // one round trip per finished job.
+  private wakeSoon(): void {
+    if (this.wakePending) return;
+    this.wakePending = true;
+    setImmediate(() => {
+      this.wakePending = false;
+      this.wake();
+    });
+  }
+
+  // invoke runs the handler; a handler that returns a plain value costs no extra promise turn.
+  private invoke(task: TaskDefinition, entry: RunningJob): Promise<AttemptResult> {
+    let returned: unknown;
+    try {
+      returned = task.handler(entry.job.payload, this.contextFor(entry));
+    } catch (error) {
+      return Promise.resolve({ ok: false, error });
+    }
+    if (
+      returned instanceof Promise ||
+      (typeof returned === 'object' && returned !== null && 'then' in returned)
+    ) {
+      return Promise.resolve(returned).then(
+        (value): AttemptResult => ({ ok: true, value }),
+        (error): AttemptResult => ({ ok: false, error }),
+      );
+    }
+    return Promise.resolve({ ok: true, value: returned });
+  }
+
+  private withTimeout(
+    done: Promise<AttemptResult>,
+    timeoutMs: number,
+    entry: RunningJob,
+  ): Promise<AttemptResult> {
+    return new Promise((resolve) => {
+      const timer = this.deps.clock.setTimeout(() => {
+        const error = new TimeoutError(entry.job.id, timeoutMs);
+        abortEntry(entry, error);
+        resolve({ ok: false, error });
+      }, timeoutMs);
+      void done.then((result) => {
+        this.deps.clock.clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+
+  private contextFor(entry: RunningJob): JobContext {
+    const { logger } = this.deps;
+    let jobLogger: Logger | undefined;
+    return {
+      job: entry.job,
+      get signal() {
+        return controllerOf(entry).signal;
+      },
+      // logger: the child logger is built on first use, as most handlers of a busy queue never log.
+      get logger() {
+        jobLogger ??= logger.child({ jobId: entry.job.id, task: entry.job.task });
+        return jobLogger;
+      },
+    };
+  }
+
+  // conclude decides a finished attempt's outcome: synchronously for a success, through the policy
+  // actor for a failure.
+  private conclude(entry: RunningJob, task: TaskDefinition, attempt: AttemptResult): void {
+    if (this.discardOutcomes) {
+      this.forget(entry);
+      return;
+    }
+    try {
+      const success = attempt.ok ? this.succeeded(entry, attempt.value) : null;
+      if (success) {
+        this.write(entry, success, null);
+        return;
+      }
+    } catch (error) {
+      this.concludeFailed(entry, error);
+      return;
+    }
+    this.failed(entry, task, attempt.ok ? undefined : attempt.error).then(
+      (decided) => this.write(entry, decided.outcome, 'crash' in decided ? { error: decided.crash } : null),
+      (error) => this.concludeFailed(entry, error),
+    );
+  }
+
+  private concludeFailed(entry: RunningJob, error: unknown): void {
+    this.deps.logger.error({ err: error, jobId: entry.job.id }, 'concluding a job failed');
+    this.forget(entry);
+  }
+
+  private forget(entry: RunningJob): void {
+    this.running.delete(entry.job.id);
+    entry.actor.stop();
+  }
+
+  // succeeded returns null when the result cannot be stored, so the attempt takes the failure path.
+  private succeeded(entry: RunningJob, value: unknown): Outcome | null {
+    let resultJson: string | null = null;
+    if (value !== undefined) {
+      try {
+        resultJson = toJsonText(value, 'result');
+      } catch {
+        return null;
+      }
+    }
+    return this.outcome(entry, { type: 'SUCCEED' }, { resultJson });
+  }
+
+  // failed asks the policy what to do. A crash gives the job back (RELEASE, attempt refunded, error
+  // recorded) and is reported once that write is durable, so the crashing job is not lost either.
+  private async failed(
+    entry: RunningJob,
+    task: TaskDefinition,
+    error: unknown,
+  ): Promise<{ outcome: Outcome } | { outcome: Outcome; crash: unknown }> {
+    const { job } = entry;
+    const cause = error ?? new TypeError(`job ${job.id}: the handler's result is not JSON-serializable`);
+    let decision: PolicyDecision;
+    try {
+      decision = await decide(this.deps.policy, {
+        jobId: job.id,
+        task: job.task,
+        attempt: job.attempts,
+        maxAttempts: job.maxAttempts,
+        error: cause,
+        backoff: task.backoff ?? DEFAULT_BACKOFF,
+        random: Math.random(),
+      });
+    } catch (policyError) {
+      this.accepting = false;
+      return {
+        outcome: this.outcome(entry, { type: 'RELEASE' }, { error: errorMessage(cause) }),
+        crash: policyError,
+      };
+    }
+    const message = errorMessage(cause);
+    if (decision.action === 'crash') {
+      this.accepting = false;
+      return { outcome: this.outcome(entry, { type: 'RELEASE' }, { error: message }), crash: cause };
+    }
+    if (decision.action === 'retry' && entry.actor.getSnapshot().can({ type: 'RETRY' })) {
+      const runAt = new Date(this.deps.clock.now().getTime() + decision.delayMs);
+      return { outcome: this.outcome(entry, { type: 'RETRY' }, { runAt, error: message }) };
+    }
+    return { outcome: this.outcome(entry, { type: 'FAIL' }, { error: message }) };
+  }
+
+  private outcome(entry: RunningJob, event: JobEvent, extras: OutcomeExtras = {}): Outcome {
+    const plan = sendPlanned(entry.actor, entry.job, event);
+    return toOutcome(entry.job, plan, entry.actor.getSnapshot().hasTag('finished'), extras);
+  }
+
+  // write hands the outcome to the completion writer; once it is durable the job object is brought up
+  // to date, listeners are told, and a crash (if this outcome was a crash's release) is reported.
+  private write(entry: RunningJob, outcome: Outcome, crash: { error: unknown } | null): void {
+    this.deps.completions.submit(outcome, (written) => {
+      try {
+        if (written) this.applyWritten(entry.job, outcome);
+        else {
+          this.deps.logger.warn(
+            { jobId: entry.job.id, attempt: outcome.attempt, to: outcome.to },
+            'outcome discarded: the job is no longer held by this attempt',
+          );
+        }
+      } finally {
+        this.forget(entry);
+        if (crash) this.deps.onCrash(crash.error, entry.job);
+      }
+    });
+  }
+
+  private applyWritten(job: Job, outcome: Outcome): void {
+    // A retry's run_at is known here, so the waker is armed for it without asking the database.
+    if (outcome.runAt) this.deps.armAt(outcome.runAt);
+    const at = this.deps.clock.now();
+    job.state = outcome.to;
+    job.attempts += outcome.attemptDelta;
+    if (outcome.runAt) job.runAt = outcome.runAt;
+    if (outcome.error !== null) job.lastError = outcome.error;
+    if (outcome.resultJson !== null) job.result = JSON.parse(outcome.resultJson);
+    job.finishedAt = outcome.finished ? at : null;
+    job.lockedBy = null;
+    job.lockedAt = null;
+    job.updatedAt = at;
+    this.deps.events.emitTransition(job, outcome.from, outcome.event, at);
+  }
+}
+
+// errorMessage drops NUL characters, which a text column refuses: one such message would otherwise
+// fail the whole batch of outcomes it is written with.
+function errorMessage(error: unknown): string {
+  const text =
+    error instanceof Error
+      ? (error.stack ?? `${error.name}: ${error.message}`)
+      : typeof error === 'string'
+        ? error
+        : String(safeJson(error) ?? error);
+  return text.replaceAll('\u0000', '');
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,58 @@
+import { EventEmitter } from 'node:events';
+import type { JobEventType, JobState } from '../machines/job.js';
+import type { Job } from './job-row.js';
+
+/** TransitionEvent describes one durable state change of a job. */
+export interface TransitionEvent {
+  job: Job;
+  /** from is null when the job was just enqueued. */
+  from: JobState | null;
+  to: JobState;
+  /** event is the machine event that caused it, or ENQUEUE. */
+  event: JobEventType | 'ENQUEUE';
+  at: Date;
+}
+
+/** CrashEvent reports that the onException policy (or a failure of it) crashed the runtime. */
+export interface CrashEvent {
+  error: unknown;
+  jobId: string | null;
+}
+
+/** RuntimeErrorEvent reports a failure the runtime recovers from by itself (it keeps retrying). */
+export interface RuntimeErrorEvent {
+  error: unknown;
+  during: 'claim' | 'complete' | 'listen' | 'poll';
+}
+
+/** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */
+export interface PolledEvent {
+  claimed: number;
+  at: Date;
+}
+
+type StateEvents = { [S in JobState as `job:${S}`]: [TransitionEvent] };
+
+/** RuntimeEventMap lists every event a runtime emits and its argument. */
+export type RuntimeEventMap = StateEvents & {
+  'job:transition': [TransitionEvent];
+  'runtime:crashed': [CrashEvent];
+  'runtime:error': [RuntimeErrorEvent];
+  'runtime:polled': [PolledEvent];
+};
+
+/** RuntimeEvents is the typed emitter behind `runtime.events`. */
+export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
+  /**
+   * emitTransition emits `job:transition` and `job:<to>`; it builds nothing when nobody listens, so
+   * events cost the hot path nothing by default.
+   */
+  emitTransition(job: Job, from: JobState | null, event: TransitionEvent['event'], at: Date): void {
+    const stateEvent = `job:${job.state}` as const;
+    const wanted = this.listenerCount('job:transition') + this.listenerCount(stateEvent);
+    if (wanted === 0) return;
+    const payload: TransitionEvent = { job, from, to: job.state, event, at };
+    this.emit(stateEvent, payload);
+    this.emit('job:transition', payload);
+  }
+}

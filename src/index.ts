@@ -1,0 +1,59 @@
+// The public API of jobchart. Everything exported here is documented where it is defined.
+export {
+  JOB_STATES,
+  type JobEvent,
+  type JobEventType,
+  type JobMachine,
+  type JobMachineContext,
+  type JobState,
+  jobMachine,
+} from '../machines/job.js';
+export {
+  type PolicyDecision,
+  type PolicyInput,
+  type PolicyMachine,
+  policyMachine,
+} from '../machines/policy.js';
+export {
+  type Backoff,
+  type BackoffFunction,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  type ExponentialBackoff,
+  type FixedBackoff,
+  type LinearBackoff,
+} from './backoff.js';
+export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
+export type { EnqueueOptions, EnqueueSpec } from './enqueue.js';
+export {
+  InvalidTransitionError,
+  JobchartError,
+  RuntimeStateError,
+  SchemaNotMigratedError,
+  SchemaTooNewError,
+  TimeoutError,
+  UnknownTaskError,
+  ValidationError,
+} from './errors.js';
+export type {
+  CrashEvent,
+  PolledEvent,
+  RuntimeErrorEvent,
+  RuntimeEventMap,
+  RuntimeEvents,
+  TransitionEvent,
+} from './events.js';
+export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './exceptions.js';
+export type { AttemptError, Job } from './job-row.js';
+export type { Logger } from './logger.js';
+export type { RuntimeOptions } from './options.js';
+export {
+  createRuntime,
+  Runtime,
+  RuntimeCrashedError,
+  type RuntimeHealth,
+  type RuntimePhase,
+  type StartOptions,
+} from './runtime.js';
+export type { Queryable } from './storage.js';
+export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './tasks.js';

@@ -1,0 +1,124 @@
+import type pg from 'pg';
+import type { InspectionEvent } from 'xstate';
+import { type Clock, SystemClock } from './clock.js';
+import { ValidationError } from './errors.js';
+import type { OnExceptionPolicy } from './exceptions.js';
+import { defaultLogger, type Logger } from './logger.js';
+import { validateSchemaName } from './schema-name.js';
+import {
+  type TaskDefinition,
+  type TaskHandler,
+  validateInteger,
+  validateTaskDefinition,
+  validateTaskName,
+} from './tasks.js';
+
+/** RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL. */
+export interface RuntimeOptions {
+  /** connectionString of the database (default `process.env.DATABASE_URL`). */
+  connectionString?: string;
+  /** pool to use instead of a connection string; the runtime never ends a pool it did not create. */
+  pool?: pg.Pool;
+  /** tasks this runtime works: a handler, or a definition from `defineTask`. None makes a producer only. */
+  tasks?: Record<string, TaskHandler | TaskDefinition>;
+  /** externalTasks may be enqueued here although another process works them. */
+  externalTasks?: readonly string[];
+  /** maxRunningJobs bounds the handlers running at once (default 10). */
+  maxRunningJobs?: number;
+  /**
+   * prefetch claims up to this many jobs beyond the free slots, held as running by this runtime while
+   * they wait locally (default 0). Fewer, larger claims raise throughput; prefetched jobs are given
+   * back, attempt refunded, on stop.
+   */
+  prefetch?: number;
+  /** schema holding jobchart's tables (default "jobchart"). */
+  schema?: string;
+  /** logger, a pino logger (default: JSON to stdout at JOBCHART_LOG_LEVEL or info). */
+  logger?: Logger;
+  /** clock for every timestamp and delay (default the system clock; tests pass a SimulatedClock). */
+  clock?: Clock;
+  /** onException decides what a thrown error does: a function or XState logic (default retry with backoff). */
+  onException?: OnExceptionPolicy;
+  /** pollIntervalMs between polls, the backstop behind notifications (default 1000). */
+  pollIntervalMs?: number;
+  /** listen for insert notifications (default true); without it only the poll wakes the runtime. */
+  listen?: boolean;
+  /** inspect receives XState inspection events of every job actor (e.g. from @statelyai/inspect). */
+  inspect?: (event: InspectionEvent) => void;
+  /** name identifies this runtime in `created_by` and `locked_by` (default host:pid:random). */
+  name?: string;
+}
+
+/** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
+export interface ResolvedOptions {
+  connectionConfig: pg.PoolConfig;
+  pool: pg.Pool | null;
+  tasks: Map<string, TaskDefinition>;
+  externalTasks: Set<string>;
+  maxRunningJobs: number;
+  prefetch: number;
+  schema: string;
+  logger: Logger;
+  clock: Clock;
+  onException: OnExceptionPolicy | undefined;
+  pollIntervalMs: number;
+  listen: boolean;
+  inspect: ((event: InspectionEvent) => void) | undefined;
+  name: string | undefined;
+}
+
+/** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
+export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object')
+    throw new ValidationError('options', 'an object', options);
+  const tasks = new Map<string, TaskDefinition>();
+  for (const [name, definition] of Object.entries(options.tasks ?? {})) {
+    validateTaskName(name, `tasks.${name}`);
+    tasks.set(name, validateTaskDefinition(definition, `tasks.${name}`));
+  }
+  const externalTasks = new Set(
+    (options.externalTasks ?? []).map((name) => validateTaskName(name, 'externalTasks')),
+  );
+  return {
+    connectionConfig: connectionConfigOf(options),
+    pool: options.pool ?? null,
+    tasks,
+    externalTasks,
+    maxRunningJobs: validateInteger(options.maxRunningJobs ?? 10, 'maxRunningJobs', 1, 10_000),
+    prefetch: validateInteger(options.prefetch ?? 0, 'prefetch', 0, 100_000),
+    schema: validateSchemaName(options.schema ?? 'jobchart'),
+    logger: options.logger ?? defaultLogger(),
+    clock: options.clock ?? new SystemClock(),
+    onException: checkPolicy(options.onException),
+    pollIntervalMs: validateInteger(options.pollIntervalMs ?? 1000, 'pollIntervalMs', 1, 3_600_000),
+    listen: options.listen ?? true,
+    inspect: options.inspect,
+    name: options.name,
+  };
+}
+
+function connectionConfigOf(options: RuntimeOptions): pg.PoolConfig {
+  if (options.pool) {
+    // pool is duck-typed: the caller's pg may be another copy of the package than ours.
+    if (typeof options.pool.connect !== 'function' || typeof options.pool.query !== 'function')
+      throw new ValidationError('pool', 'a pg.Pool', options.pool);
+    return options.pool.options;
+  }
+  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  if (typeof connectionString !== 'string' || connectionString.length === 0) {
+    throw new ValidationError(
+      'connectionString',
+      'a postgres:// URL, a pool, or DATABASE_URL set',
+      connectionString,
+    );
+  }
+  return { connectionString };
+}
+
+function checkPolicy(policy: OnExceptionPolicy | undefined): OnExceptionPolicy | undefined {
+  const isLogic = typeof policy === 'object' && policy !== null && 'transition' in policy;
+  if (policy !== undefined && typeof policy !== 'function' && !isLogic) {
+    throw new ValidationError('onException', 'a policy function or XState actor logic', policy);
+  }
+  return policy;
+}

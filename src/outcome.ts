@@ -1,0 +1,31 @@
+import type { Job } from './job-row.js';
+import type { Outcome } from './storage.js';
+import type { PlannedTransition } from './transitions.js';
+
+/** OutcomeExtras are what a change writes besides the state: a new run_at, an error, a result. */
+export interface OutcomeExtras {
+  runAt?: Date;
+  error?: string;
+  resultJson?: string | null;
+}
+
+/** toOutcome turns a change the machine planned for a held job into the row the writer applies. */
+export function toOutcome(
+  job: Job,
+  plan: PlannedTransition,
+  finished: boolean,
+  extras: OutcomeExtras = {},
+): Outcome {
+  return {
+    jobId: job.id,
+    attempt: job.attempts,
+    event: plan.event,
+    from: plan.from,
+    to: plan.to,
+    attemptDelta: plan.attempts - job.attempts,
+    runAt: extras.runAt ?? null,
+    error: extras.error ?? null,
+    resultJson: extras.resultJson ?? null,
+    finished,
+  };
+}

@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { AnyActorLogic } from 'xstate';
+import { CompletionWriter } from './completions.js';
+import { Dispatcher } from './dispatcher.js';
+import { type EnqueueOptions, type EnqueueSpec, prepareJob } from './enqueue.js';
+import { JobchartError, RuntimeStateError, UnknownTaskError, ValidationError } from './errors.js';
+import { RuntimeEvents } from './events.js';
+import { toPolicyLogic } from './exceptions.js';
+import type { Job } from './job-row.js';
+import { Listener } from './listener.js';
+import { type Logger, redactConnectionString } from './logger.js';
+import { assertMigrated, loadMigrations, migrate } from './migrator.js';
+import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
+import { toOutcome } from './outcome.js';
+import { notifyChannel } from './schema-name.js';
+import { type Queryable, Storage } from './storage.js';
+import type { TaskDefinition } from './tasks.js';
+import { assertClaimIndexMatches, planTransition, sourcesOf, targetOf } from './transitions.js';
+import { Waker } from './waker.js';
+
+/** StartOptions tune `runtime.start()`. */
+export interface StartOptions {
+  /** migrate the schema first (default true); with false the schema must already be current. */
+  migrate?: boolean;
+}
+
+/** RuntimeHealth is a snapshot of how the runtime is doing. */
+export interface RuntimeHealth {
+  phase: RuntimePhase;
+  consumerId: string;
+  listening: boolean;
+  running: number;
+  pendingWrites: number;
+  /** lastPollAt is the clock time of the last claim round that reached the database. */
+  lastPollAt: Date | null;
+}
+
+/** RuntimePhase is where a runtime is in its own life. */
+export type RuntimePhase = 'created' | 'starting' | 'started' | 'stopping' | 'stopped' | 'crashed';
+
+/** RuntimeCrashedError is the abort reason given to running jobs when the runtime crashes. */
+export class RuntimeCrashedError extends JobchartError {
+  constructor(cause: unknown) {
+    super('RUNTIME_CRASHED', 'the runtime crashed: expected it to keep running', { cause });
+  }
+}
+
+/**
+ * Runtime is one embedded jobchart instance: a producer that enqueues and inspects jobs and, if it has
+ * tasks, a consumer that works them.
+ */
+export class Runtime {
+  /** events emits job transitions (`job:<state>`, `job:transition`) and runtime events. */
+  readonly events = new RuntimeEvents();
+  /** consumerId is written to `locked_by` of the jobs this runtime holds. */
+  readonly consumerId: string;
+
+  private readonly options: ResolvedOptions;
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly storage: Storage;
+  private readonly logger: Logger;
+  private readonly completions: CompletionWriter;
+  private readonly dispatcher: Dispatcher;
+  private readonly waker: Waker;
+  private readonly listener: Listener | null;
+  private readonly policy: AnyActorLogic;
+  private phaseNow: RuntimePhase = 'created';
+  private schemaChecked: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private lastPollAt: Date | null = null;
+
+  constructor(options: RuntimeOptions) {
+    assertClaimIndexMatches();
+    this.options = resolveOptions(options);
+    const o = this.options;
+    this.consumerId = o.name ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.logger = o.logger.child({ runtime: this.consumerId, schema: o.schema });
+    this.ownsPool = o.pool === null;
+    this.pool = o.pool ?? new pg.Pool({ ...o.connectionConfig, max: 8 });
+    if (this.ownsPool)
+      this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle database client failed'));
+    this.storage = new Storage(this.pool, o.schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
+    this.policy = toPolicyLogic(o.onException);
+    this.completions = new CompletionWriter(
+      this.storage,
+      this.consumerId,
+      () => o.clock.now(),
+      this.logger,
+      (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
+    );
+    this.dispatcher = new Dispatcher({
+      storage: this.storage,
+      completions: this.completions,
+      clock: o.clock,
+      events: this.events,
+      logger: this.logger,
+      tasks: o.tasks,
+      maxRunningJobs: o.maxRunningJobs,
+      prefetch: o.prefetch,
+      consumerId: this.consumerId,
+      policy: this.policy,
+      inspect: o.inspect,
+      armAt: (next) => this.waker.armAt(next),
+      onCrash: (error, job) => void this.crash(error, job),
+      onClaimed: (claimed, at) => {
+        this.lastPollAt = at;
+        if (this.events.listenerCount('runtime:polled') > 0)
+          this.events.emit('runtime:polled', { claimed, at });
+      },
+      onClaimError: (error) => this.reportError(error, 'claim'),
+    });
+    this.waker = new Waker(o.clock, o.pollIntervalMs, () => this.dispatcher.wake());
+    this.listener =
+      this.isWorker && o.listen
+        ? new Listener(
+            o.connectionConfig,
+            notifyChannel(o.schema),
+            {
+              onNotify: () => this.dispatcher.wake(),
+              onConnected: () => this.dispatcher.wake(),
+              onDisconnected: (error) => this.reportError(error, 'listen'),
+            },
+            this.logger,
+          )
+        : null;
+  }
+
+  /** phase is where the runtime is in its life. */
+  get phase(): RuntimePhase {
+    return this.phaseNow;
+  }
+
+  /** start migrates (unless told not to), then, if the runtime has tasks, listens and starts claiming. */
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.phaseNow !== 'created')
+      throw new RuntimeStateError(`start: expected a new runtime, it is ${this.phaseNow}`);
+    this.phaseNow = 'starting';
+    try {
+      const migrations = await loadMigrations();
+      if (options.migrate ?? true) {
+        const applied = await migrate(this.pool, this.options.schema, migrations);
+        if (applied.length > 0) this.logger.info({ applied }, 'migrated');
+      } else {
+        await assertMigrated(this.pool, this.options.schema, migrations);
+      }
+      this.schemaChecked = Promise.resolve();
+      if (this.isWorker) {
+        this.waker.start();
+        await this.listener?.start();
+        this.dispatcher.wake();
+      }
+      this.phaseNow = 'started';
+      this.logger.info(
+        {
+          tasks: [...this.options.tasks.keys()],
+          database: redactConnectionString(this.options.connectionConfig.connectionString),
+        },
+        this.isWorker ? 'runtime started' : 'producer started',
+      );
+    } catch (error) {
+      // A runtime whose start failed has closed its pool: it cannot be started again, so it is stopped.
+      this.phaseNow = 'stopped';
+      this.schemaChecked = null;
+      this.waker.stop();
+      await this.dispatcher.stopClaiming();
+      await this.closeConnections();
+      throw error;
+    }
+  }
+
+  /** enqueue validates and inserts one job (in the caller's transaction when `options.client` is given). */
+  async enqueue(task: string, payload?: unknown, options: EnqueueOptions = {}): Promise<Job> {
+    const now = this.options.clock.now();
+    const row = prepareJob({ ...options, task, payload }, now, this.lookupTask);
+    await this.ensureSchema();
+    const [job] = await this.storage.jobsInsert([row], this.consumerId, now, options.client);
+    this.events.emitTransition(job as Job, null, 'ENQUEUE', now);
+    return job as Job;
+  }
+
+  /** enqueueMany validates every job first, then inserts them all in one statement. */
+  async enqueueMany(specs: readonly EnqueueSpec[], options: { client?: Queryable } = {}): Promise<Job[]> {
+    if (!Array.isArray(specs)) throw new ValidationError('jobs', 'an array of { task, payload, ... }', specs);
+    const now = this.options.clock.now();
+    const rows = specs.map((spec, i) => prepareJob(spec, now, this.lookupTask, `jobs[${i}].`));
+    await this.ensureSchema();
+    const jobs = await this.storage.jobsInsert(rows, this.consumerId, now, options.client);
+    for (const job of jobs) this.events.emitTransition(job, null, 'ENQUEUE', now);
+    return jobs;
+  }
+
+  /** getJob reads a job by id; null if there is none. */
+  async getJob(id: string | number): Promise<Job | null> {
+    const text = String(id);
+    if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ValidationError('id', 'a positive integer job id', id);
+    await this.ensureSchema();
+    return this.storage.jobGet(text);
+  }
+
+  /** health reports the runtime's phase, connection and load. */
+  health(): RuntimeHealth {
+    return {
+      phase: this.phaseNow,
+      consumerId: this.consumerId,
+      listening: this.listener?.connected ?? false,
+      running: this.dispatcher.runningCount,
+      pendingWrites: this.completions.size,
+      lastPollAt: this.lastPollAt,
+    };
+  }
+
+  /** stop stops claiming, lets running jobs finish, writes their outcomes, then closes what it opened. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasCrashed = this.phaseNow === 'crashed';
+    this.phaseNow = 'stopping';
+    this.waker.stop();
+    await this.dispatcher.stopClaiming();
+    await this.releasePrefetched();
+    await this.dispatcher.idle();
+    await this.completions.drained();
+    await this.closeConnections();
+    this.phaseNow = wasCrashed ? 'crashed' : 'stopped';
+    this.logger.info('runtime stopped');
+  }
+
+  // releasePrefetched gives back, through the machine's RELEASE, the claimed jobs no handler started.
+  private async releasePrefetched(): Promise<void> {
+    const outcomes = this.dispatcher
+      .takePrefetched()
+      .map(({ job }) => toOutcome(job, planTransition(job, { type: 'RELEASE' }), false));
+    await Promise.all(outcomes.map((outcome) => this.completions.write(outcome)));
+  }
+
+  private async closeConnections(): Promise<void> {
+    await this.listener?.stop();
+    if (this.ownsPool) await this.pool.end().catch(() => undefined);
+  }
+
+  private get isWorker(): boolean {
+    return this.options.tasks.size > 0;
+  }
+
+  // lookupTask accepts any well-formed task on a producer, and only known or external tasks on a worker,
+  // so that a typo cannot leave a job nothing will ever claim.
+  private readonly lookupTask = (task: string): TaskDefinition | null => {
+    const definition = this.options.tasks.get(task);
+    if (definition) return definition;
+    if (!this.isWorker || this.options.externalTasks.has(task)) return null;
+    throw new UnknownTaskError(task, [...this.options.tasks.keys(), ...this.options.externalTasks]);
+  };
+
+  private ensureSchema(): Promise<void> {
+    this.schemaChecked ??= loadMigrations()
+      .then((migrations) => assertMigrated(this.pool, this.options.schema, migrations))
+      .catch((error) => {
+        this.schemaChecked = null;
+        throw error;
+      });
+    return this.schemaChecked;
+  }
+
+  // crash stops claiming, aborts running handlers, gives back every job still held (refunding the
+  // attempt) and reports to the owner through `runtime:crashed`.
+  private async crash(error: unknown, job: Job): Promise<void> {
+    if (this.phaseNow === 'crashed' || this.stopping) return;
+    this.phaseNow = 'crashed';
+    this.logger.fatal({ err: error, jobId: job.id }, 'onException policy crashed the runtime');
+    this.waker.stop();
+    await this.dispatcher.stopClaiming();
+    this.dispatcher.abortAll(new RuntimeCrashedError(error));
+    // The prefetched jobs are given back with the running ones by jobsReleaseHeld below.
+    this.dispatcher.takePrefetched();
+    await this.completions.drained();
+    const now = this.options.clock.now();
+    try {
+      const released = new Set(
+        await this.storage.jobsReleaseHeld(
+          this.consumerId,
+          sourcesOf('RELEASE')[0] ?? 'running',
+          targetOf('RELEASE'),
+          now,
+        ),
+      );
+      for (const { job: held } of this.dispatcher.runningJobs.filter((r) => released.has(r.job.id))) {
+        Object.assign(held, { state: targetOf('RELEASE'), attempts: held.attempts - 1, lockedBy: null });
+        this.events.emitTransition(held, 'running', 'RELEASE', now);
+      }
+    } catch (releaseError) {
+      this.logger.error({ err: releaseError }, 'releasing held jobs after a crash failed');
+    }
+    await this.listener?.stop();
+    this.events.emit('runtime:crashed', { error, jobId: job.id });
+  }
+
+  private reportError(error: unknown, during: 'claim' | 'listen'): void {
+    this.logger.warn({ err: error, during }, `${during} failed; will retry`);
+    this.events.emit('runtime:error', { error, during });
+  }
+}
+
+/** createRuntime builds a runtime from options; call `start()` on it before use. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  return new Runtime(options);
+}

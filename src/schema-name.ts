@@ -1,0 +1,27 @@
+import { ValidationError } from './errors.js';
+
+// SCHEMA_PATTERN keeps schema names to plain lower-case identifiers short enough that the notify
+// channel built from them (`<schema>:jobs`) stays within PostgreSQL's 63-byte identifier limit.
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/** validateSchemaName returns `schema` if it is a plain identifier, else throws a ValidationError. */
+export function validateSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
+    throw new ValidationError(
+      'schema',
+      'a lower-case identifier of at most 48 characters ([a-z_][a-z0-9_]*)',
+      schema,
+    );
+  }
+  return schema;
+}
+
+/** quoteIdent double-quotes an identifier that validateSchemaName has accepted. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** notifyChannel is the channel on which inserts into `schema`'s jobs table are announced. */
+export function notifyChannel(schema: string): string {
+  return `${schema}:jobs`;
+}

@@ -1,0 +1,276 @@
+import type pg from 'pg';
+import type { JobEventType, JobState } from '../machines/job.js';
+import { type Job, type JobRow, toJob } from './job-row.js';
+import { quoteIdent } from './schema-name.js';
+
+/** Queryable is anything that runs a parameterized query: a pool, a pooled client or a caller's client. */
+export type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
+
+/** NewJob is one validated job ready to insert; payload is already serialized JSON text. */
+export interface NewJob {
+  task: string;
+  queue: string;
+  payloadJson: string;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  key: string | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * Outcome is one computed state change of a job this consumer holds, ready to write. `from` and
+ * `attempt` guard the write: a zombie whose job was taken away or retried writes nothing.
+ */
+export interface Outcome {
+  jobId: string;
+  attempt: number;
+  event: JobEventType;
+  from: JobState;
+  to: JobState;
+  /** attemptDelta is -1 where the machine refunds the attempt (release, rerun), else 0. */
+  attemptDelta: number;
+  runAt: Date | null;
+  error: string | null;
+  resultJson: string | null;
+  finished: boolean;
+}
+
+/** ClaimTransition is the claim as the job machine defines it: the states it leaves and the one it enters. */
+export interface ClaimTransition {
+  from: readonly JobState[];
+  to: JobState;
+}
+
+/** ClaimedJob is a job just claimed, with the state it was claimed from. */
+export interface ClaimedJob {
+  job: Job;
+  from: JobState;
+}
+
+type ClaimedRow = Omit<
+  JobRow,
+  'state' | 'locked_by' | 'locked_at' | 'updated_at' | 'progress' | 'result' | 'finished_at'
+> & {
+  claimed_from: JobState;
+};
+
+/** ClaimRequest says who claims how many due jobs of which tasks at what time. */
+export interface ClaimRequest {
+  consumerId: string;
+  now: Date;
+  limit: number;
+  tasks: readonly string[];
+}
+
+/**
+ * Storage owns every SQL statement jobchart runs against its tables: one method per statement,
+ * every value a parameter, every timestamp from the caller's clock.
+ */
+export class Storage {
+  private readonly jobs: string;
+
+  constructor(
+    private readonly db: Queryable,
+    schema: string,
+    private readonly claim: ClaimTransition,
+  ) {
+    this.jobs = `${quoteIdent(schema)}.jobs`;
+    this.claimSql = this.buildClaimSql();
+  }
+
+  private readonly claimSql: string;
+
+  /** jobsInsert inserts any number of jobs in one statement (one round trip) and returns them in order. */
+  async jobsInsert(
+    jobs: readonly NewJob[],
+    createdBy: string,
+    now: Date,
+    client: Queryable = this.db,
+  ): Promise<Job[]> {
+    if (jobs.length === 0) return [];
+    const result = await client.query<{ id: string }>(
+      `INSERT INTO ${this.jobs}
+         (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at)
+       SELECT t.task, t.queue, t.payload::jsonb, t.priority, t.run_at, t.max_attempts, t.key, t.expires_at, $9, $10, $9
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[],
+                     $8::timestamptz[]) WITH ORDINALITY
+              AS t(task, queue, payload, priority, run_at, max_attempts, key, expires_at, n)
+        ORDER BY t.n
+       RETURNING id`,
+      [
+        jobs.map((j) => j.task),
+        jobs.map((j) => j.queue),
+        jobs.map((j) => j.payloadJson),
+        jobs.map((j) => j.priority),
+        jobs.map((j) => j.runAt),
+        jobs.map((j) => j.maxAttempts),
+        jobs.map((j) => j.key),
+        jobs.map((j) => j.expiresAt),
+        now,
+        createdBy,
+      ],
+    );
+    // Identity ids follow insertion order (ORDER BY t.n), so sorted ids pair with the input in order.
+    // Only ids travel back: everything else about a new job is known here, and parsing it back would
+    // cost more than building it.
+    const ids = result.rows.map((row) => row.id).sort(compareIds);
+    return jobs.map((job, i) => newJobRow(job, ids[i] as string, createdBy, now));
+  }
+
+  /**
+   * jobsClaim takes up to `limit` due jobs of the given tasks, highest priority first then earliest
+   * run_at, skipping rows other consumers hold, and marks them running for `consumerId`.
+   */
+  async jobsClaim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    if (request.limit <= 0 || request.tasks.length === 0) return [];
+    const result = await this.db.query<ClaimedRow>(this.claimSql, [
+      request.now,
+      request.tasks,
+      request.limit,
+      request.consumerId,
+    ]);
+    // The claim knows the columns it set, so they are filled into the row rather than sent back and
+    // parsed; the row is ours, so it is completed in place instead of copied.
+    return result.rows.map((claimed) => {
+      const row = claimed as unknown as JobRow;
+      row.state = this.claim.to;
+      row.locked_by = request.consumerId;
+      row.locked_at = request.now;
+      row.updated_at = request.now;
+      row.progress = null;
+      row.result = null;
+      row.finished_at = null;
+      return { job: toJob(row), from: claimed.claimed_from };
+    });
+  }
+
+  /**
+   * jobsApplyOutcomes writes a batch of state changes in one statement. Each row is written only if
+   * the job is still in `from`, held by `consumerId`, at the same attempt; the ids written are returned.
+   */
+  async jobsApplyOutcomes(outcomes: readonly Outcome[], consumerId: string, now: Date): Promise<Set<string>> {
+    if (outcomes.length === 0) return new Set();
+    // The batch travels as one JSON document: JSON.stringify is native, where pg would escape eleven
+    // arrays element by element in JavaScript.
+    const batch = JSON.stringify(
+      outcomes.map((o) => ({
+        id: o.jobId,
+        attempt: o.attempt,
+        from_state: o.from,
+        to_state: o.to,
+        attempt_delta: o.attemptDelta,
+        run_at: o.runAt,
+        error: o.error,
+        result: o.resultJson,
+        finished: o.finished,
+      })),
+    );
+    const result = await this.db.query<{ id: string }>(
+      `UPDATE ${this.jobs} AS j SET
+          state = v.to_state,
+          attempts = j.attempts + v.attempt_delta,
+          run_at = CASE WHEN v.run_at IS NULL THEN j.run_at ELSE v.run_at END,
+          last_error = COALESCE(v.error, j.last_error),
+          errors = CASE WHEN v.error IS NULL THEN j.errors
+                   ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
+          result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
+          finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
+          locked_by = NULL,
+          locked_at = NULL,
+          updated_at = $3::timestamptz
+         FROM jsonb_to_recordset($1::jsonb)
+              AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
+                   error text, result text, finished boolean)
+        WHERE j.id = v.id AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
+       RETURNING j.id`,
+      [batch, consumerId, now],
+    );
+    return new Set(result.rows.map((row) => row.id));
+  }
+
+  /**
+   * jobsReleaseHeld gives back every job `consumerId` still holds in state `from`, moving it to `to`
+   * and refunding its attempt; used when a runtime crashes or shuts down with work unfinished.
+   */
+  async jobsReleaseHeld(consumerId: string, from: JobState, to: JobState, now: Date): Promise<string[]> {
+    const result = await this.db.query<{ id: string }>(
+      `UPDATE ${this.jobs} SET state = $3, attempts = greatest(attempts - 1, 0), locked_by = NULL, locked_at = NULL,
+              updated_at = $4
+        WHERE locked_by = $1 AND state = $2
+       RETURNING id`,
+      [consumerId, from, to, now],
+    );
+    return result.rows.map((row) => row.id);
+  }
+
+  /** jobsNextRunAt returns the earliest run_at after `now` among claimable jobs of the given tasks. */
+  async jobsNextRunAt(now: Date, tasks: readonly string[]): Promise<Date | null> {
+    if (tasks.length === 0) return null;
+    const result = await this.db.query<{ run_at: Date }>(
+      `SELECT run_at FROM ${this.jobs}
+        WHERE state IN (${this.claimableList()}) AND run_at IS NOT NULL AND run_at > $1 AND task = ANY($2::text[])
+        ORDER BY run_at LIMIT 1`,
+      [now, tasks],
+    );
+    return result.rows[0]?.run_at ?? null;
+  }
+
+  /** jobGet reads one job by id, or null. */
+  async jobGet(id: string): Promise<Job | null> {
+    const result = await this.db.query<JobRow>(`SELECT * FROM ${this.jobs} WHERE id = $1`, [id]);
+    const row = result.rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  private buildClaimSql(): string {
+    // claimSql: the state list is a literal, not a parameter, so the planner can use the partial
+    // claim index; the list comes from the machine and is checked against the index at start.
+    return `WITH next AS (
+        SELECT id, state FROM ${this.jobs}
+         WHERE state IN (${this.claimableList()}) AND run_at IS NOT NULL AND run_at <= $1 AND task = ANY($2::text[])
+         ORDER BY priority DESC, run_at, id
+         LIMIT $3
+           FOR UPDATE SKIP LOCKED)
+      UPDATE ${this.jobs} AS j
+         SET state = '${this.claim.to}', attempts = j.attempts + 1, locked_by = $4, locked_at = $1, updated_at = $1
+        FROM next
+       WHERE j.id = next.id
+      RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
+                j.errors, j.key, j.expires_at, j.created_at, j.created_by, next.state AS claimed_from`;
+  }
+
+  private claimableList(): string {
+    return this.claim.from.map((state) => `'${state}'`).join(', ');
+  }
+}
+
+function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
+  return {
+    id,
+    task: job.task,
+    queue: job.queue,
+    payload: JSON.parse(job.payloadJson),
+    priority: job.priority,
+    state: 'not_started',
+    runAt: job.runAt,
+    attempts: 0,
+    maxAttempts: job.maxAttempts,
+    lastError: null,
+    errors: [],
+    key: job.key,
+    expiresAt: job.expiresAt,
+    progress: null,
+    result: null,
+    createdAt: now,
+    createdBy,
+    lockedBy: null,
+    lockedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+  };
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -1,0 +1,116 @@
+import type { Backoff } from './backoff.js';
+import { ValidationError } from './errors.js';
+import type { Job } from './job-row.js';
+import type { Logger } from './logger.js';
+
+/** JobContext is the second argument of every handler. */
+export interface JobContext<Payload = unknown> {
+  /** job is the job as claimed: state running, attempts counting this attempt. */
+  readonly job: Job<Payload>;
+  /** signal aborts when the job times out, is cancelled, or the runtime crashes or is forced to stop. */
+  readonly signal: AbortSignal;
+  /** logger is a child logger carrying the job id and task. */
+  readonly logger: Logger;
+}
+
+/** TaskHandler does a job's work; what it returns is stored as the job's result, what it throws goes to the policy. */
+// biome-ignore lint/suspicious/noExplicitAny: handlers choose their own payload type
+export type TaskHandler<Payload = any> = (payload: Payload, ctx: JobContext<Payload>) => unknown;
+
+/** TaskDefinition is a handler with its per-task options. */
+// biome-ignore lint/suspicious/noExplicitAny: handlers choose their own payload type
+export interface TaskDefinition<Payload = any> {
+  handler: TaskHandler<Payload>;
+  /** maxAttempts is the default number of attempts for jobs of this task (default 25). */
+  maxAttempts?: number;
+  /** backoff spaces retries (default exponential from 1 s to 1 h with 10 % jitter). */
+  backoff?: Backoff;
+  /** timeoutMs aborts an attempt that runs longer; the attempt fails with a TimeoutError. */
+  timeoutMs?: number;
+}
+
+/** TASK_NAME_PATTERN is what a task name may look like: a letter or _, then letters, digits, `_.:-`. */
+export const TASK_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
+
+/** DEFAULT_MAX_ATTEMPTS is used when neither the job nor its task says otherwise. */
+export const DEFAULT_MAX_ATTEMPTS = 25;
+
+/** validateTaskName returns `name` if it is a well-formed task name, else throws. */
+export function validateTaskName(name: unknown, field = 'task'): string {
+  if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+    throw new ValidationError(field, `a task name matching ${TASK_NAME_PATTERN}`, name);
+  }
+  return name;
+}
+
+/** validatePositiveInteger returns `value` if it is an integer >= `min`, else throws naming `field`. */
+export function validateInteger(
+  value: unknown,
+  field: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(field, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function validateBackoff(backoff: unknown, field: string): Backoff {
+  if (typeof backoff === 'function') return backoff as Backoff;
+  const b = backoff as Record<string, unknown> | null;
+  const nonNegative = (value: unknown, name: string) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new ValidationError(`${field}.${name}`, 'a finite number of milliseconds >= 0', value);
+    }
+  };
+  switch (b?.type) {
+    case 'fixed':
+      nonNegative(b.delayMs, 'delayMs');
+      break;
+    case 'linear':
+      nonNegative(b.stepMs, 'stepMs');
+      if (b.maxMs !== undefined) nonNegative(b.maxMs, 'maxMs');
+      break;
+    case 'exponential':
+      if (b.baseMs !== undefined) nonNegative(b.baseMs, 'baseMs');
+      if (b.maxMs !== undefined) nonNegative(b.maxMs, 'maxMs');
+      if (b.jitter !== undefined && (typeof b.jitter !== 'number' || !(b.jitter >= 0 && b.jitter <= 1))) {
+        throw new ValidationError(`${field}.jitter`, 'a fraction from 0 to 1', b.jitter);
+      }
+      break;
+    default:
+      throw new ValidationError(
+        field,
+        "a function or { type: 'fixed' | 'linear' | 'exponential', ... }",
+        backoff,
+      );
+  }
+  return backoff as Backoff;
+}
+
+/** defineTask checks a task's options and returns its definition, so mistakes surface where the task is written. */
+// biome-ignore lint/suspicious/noExplicitAny: handlers choose their own payload type
+export function defineTask<Payload = any>(definition: TaskDefinition<Payload>): TaskDefinition<Payload> {
+  return validateTaskDefinition(definition, 'task');
+}
+
+/** validateTaskDefinition checks a handler or definition and returns it as a definition. */
+export function validateTaskDefinition<Payload>(
+  definition: TaskDefinition<Payload> | TaskHandler<Payload>,
+  field: string,
+): TaskDefinition<Payload> {
+  if (typeof definition === 'function') return { handler: definition };
+  if (definition === null || typeof definition !== 'object' || typeof definition.handler !== 'function') {
+    throw new ValidationError(
+      field,
+      'a handler function or { handler, maxAttempts?, backoff?, timeoutMs? }',
+      definition,
+    );
+  }
+  if (definition.maxAttempts !== undefined)
+    validateInteger(definition.maxAttempts, `${field}.maxAttempts`, 1);
+  if (definition.timeoutMs !== undefined) validateInteger(definition.timeoutMs, `${field}.timeoutMs`, 1);
+  if (definition.backoff !== undefined) validateBackoff(definition.backoff, `${field}.backoff`);
+  return definition;
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { JOB_STATES, type JobEventType, type JobState } from '../machines/job.js';
+import { InvalidTransitionError } from '../src/errors.js';
+import { planTransition, sourcesOf, targetOf } from '../src/transitions.js';
+
+// EXPECTED is the lifecycle written out by hand: every (state, event) pair not listed must be refused.
+const EXPECTED: Record<JobState, Partial<Record<JobEventType, JobState>>> = {
+  not_started: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
+  retry: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
+  interrupted: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
+  running: {
+    SUCCEED: 'succeeded',
+    RETRY: 'retry',
+    FAIL: 'failed',
+    INTERRUPT: 'interrupted',
+    RELEASE: 'not_started',
+    RERUN: 'not_started',
+    CANCEL: 'cancelled',
+  },
+  succeeded: {},
+  failed: { RESTART: 'not_started' },
+  cancelled: { RESTART: 'not_started' },
+  expired: { RESTART: 'not_started' },
+};
+
+const EVENTS: JobEventType[] = [
+  'CLAIM',
+  'SUCCEED',
+  'RETRY',
+  'FAIL',
+  'INTERRUPT',
+  'RELEASE',
+  'RERUN',
+  'CANCEL',
+  'EXPIRE',
+  'RESCHEDULE',
+  'RESTART',
+];
+
+describe('job machine', () => {
+  for (const state of JOB_STATES) {
+    for (const event of EVENTS) {
+      const target = EXPECTED[state][event];
+      const job = { id: '42', state, attempts: 1, maxAttempts: 3 };
+      if (target) {
+        it(`${state} --${event}--> ${target}`, () => {
+          assert.equal(planTransition(job, { type: event }).to, target);
+        });
+      } else {
+        it(`${state} refuses ${event}`, () => {
+          assert.throws(
+            () => planTransition(job, { type: event }),
+            (error: unknown) =>
+              error instanceof InvalidTransitionError &&
+              error.jobId === '42' &&
+              error.state === state &&
+              error.event === event &&
+              error.message.includes('job 42') &&
+              error.message.includes(state) &&
+              error.message.includes(event),
+          );
+        });
+      }
+    }
+  }
+
+  it('counts attempts: CLAIM spends one, RELEASE and RERUN refund it, RESTART resets', () => {
+    assert.equal(
+      planTransition({ id: '1', state: 'not_started', attempts: 0, maxAttempts: 3 }, { type: 'CLAIM' })
+        .attempts,
+      1,
+    );
+    assert.equal(
+      planTransition({ id: '1', state: 'running', attempts: 2, maxAttempts: 3 }, { type: 'RELEASE' })
+        .attempts,
+      1,
+    );
+    assert.equal(
+      planTransition({ id: '1', state: 'running', attempts: 2, maxAttempts: 3 }, { type: 'RERUN' }).attempts,
+      1,
+    );
+    assert.equal(
+      planTransition({ id: '1', state: 'failed', attempts: 3, maxAttempts: 3 }, { type: 'RESTART' }).attempts,
+      0,
+    );
+  });
+
+  it('refuses RETRY once attempts are used up', () => {
+    assert.throws(
+      () => planTransition({ id: '7', state: 'running', attempts: 3, maxAttempts: 3 }, { type: 'RETRY' }),
+      InvalidTransitionError,
+    );
+  });
+
+  it('derives the claim from the machine: claimable states and target', () => {
+    assert.deepEqual(sourcesOf('CLAIM'), ['not_started', 'retry', 'interrupted']);
+    assert.equal(targetOf('CLAIM'), 'running');
+    assert.deepEqual(sourcesOf('RELEASE'), ['running']);
+  });
+});
