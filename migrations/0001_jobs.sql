@@ -38,7 +38,35 @@ CREATE UNIQUE INDEX jobs_live_key_idx ON jobs (key)
   WHERE key IS NOT NULL AND state IN ('not_started', 'running', 'retry', 'interrupted');
 
 CREATE INDEX jobs_locked_by_idx ON jobs (locked_by) WHERE locked_by IS NOT NULL;
-CREATE INDEX jobs_task_state_idx ON jobs (task, state);
+
+-- claim_jobs takes up to p_limit due jobs of the given tasks (highest priority first, then earliest
+-- run_at), skipping rows other consumers hold, and marks them running for p_consumer, returning each
+-- with the state it was claimed from. It walks jobs_claim_idx in order and stops at the limit: sorting
+-- is switched off because with missing or stale statistics (a fresh table, a burst after a quiet
+-- spell) the planner would otherwise sort the whole backlog on every claim. Its state lists are the
+-- machine's claim transition (checked by the test suite against machines/job.ts).
+CREATE FUNCTION claim_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text)
+  RETURNS TABLE (id bigint, task text, queue text, payload jsonb, priority integer, run_at timestamptz,
+                 attempts integer, max_attempts integer, last_error text, errors jsonb, key text,
+                 expires_at timestamptz, created_at timestamptz, created_by text, claimed_from text)
+  LANGUAGE sql
+  SET search_path FROM CURRENT
+  SET enable_sort = off
+AS $$
+  WITH next AS (
+    SELECT c.id, c.state FROM jobs AS c
+     WHERE c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
+       AND c.run_at <= p_now AND c.task = ANY (p_tasks)
+     ORDER BY c.priority DESC, c.run_at, c.id
+     LIMIT p_limit
+       FOR UPDATE SKIP LOCKED)
+  UPDATE jobs AS j
+     SET state = 'running', attempts = j.attempts + 1, locked_by = p_consumer, locked_at = p_now, updated_at = p_now
+    FROM next
+   WHERE j.id = next.id
+  RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
+            j.errors, j.key, j.expires_at, j.created_at, j.created_by, next.state
+$$;
 
 -- notify_jobs_inserted wakes listening runtimes once per INSERT statement, not once per row, and
 -- sends no data: the notification is a hint, the runtime reads the rows itself.

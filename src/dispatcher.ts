@@ -8,13 +8,14 @@ import type { CompletionWriter } from './completions.js';
 import { TimeoutError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { decide } from './exceptions.js';
+import { JobActors } from './job-actors.js';
 import type { Job } from './job-row.js';
 import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
 import type { ClaimedJob, Outcome, Storage } from './storage.js';
 import type { JobContext, TaskDefinition } from './tasks.js';
-import { type JobActor, sendPlanned, startJobActor } from './transitions.js';
+import { type JobActor, sendPlanned } from './transitions.js';
 
 /** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
 export interface DispatcherDeps {
@@ -82,10 +83,12 @@ export class Dispatcher {
   private wakePending = false;
   private discardOutcomes = false;
   private readonly taskNames: string[];
+  private readonly actors: JobActors;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
     this.taskNames = [...deps.tasks.keys()];
+    this.actors = new JobActors(deps.inspect);
   }
 
   /** runningCount is how many handlers hold a slot right now. */
@@ -186,7 +189,7 @@ export class Dispatcher {
   private start({ job, from }: ClaimedJob, at: Date): void {
     const entry: RunningJob = {
       job,
-      actor: startJobActor(job, this.deps.inspect),
+      actor: this.actors.start(job),
       controller: null,
     };
     this.running.set(job.id, entry);
@@ -314,7 +317,7 @@ export class Dispatcher {
 
   private forget(entry: RunningJob): void {
     this.running.delete(entry.job.id);
-    entry.actor.stop();
+    this.actors.stop(entry.actor);
   }
 
   // succeeded returns null when the result cannot be stored, so the attempt takes the failure path.

@@ -17,7 +17,7 @@ import { toOutcome } from './outcome.js';
 import { notifyChannel } from './schema-name.js';
 import { type Queryable, Storage } from './storage.js';
 import type { TaskDefinition } from './tasks.js';
-import { assertClaimIndexMatches, planTransition, sourcesOf, targetOf } from './transitions.js';
+import { planTransition, sourcesOf, targetOf } from './transitions.js';
 import { Waker } from './waker.js';
 
 /** StartOptions tune `runtime.start()`. */
@@ -73,7 +73,6 @@ export class Runtime {
   private lastPollAt: Date | null = null;
 
   constructor(options: RuntimeOptions) {
-    assertClaimIndexMatches();
     this.options = resolveOptions(options);
     const o = this.options;
     this.consumerId = o.name ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

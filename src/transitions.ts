@@ -1,4 +1,4 @@
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import {
   JOB_STATES,
   type JobEvent,
@@ -51,16 +51,6 @@ export function planTransition(job: JobFacts, event: JobEvent): PlannedTransitio
   }
 }
 
-/** startJobActor starts a live actor for a job in its current state; `inspect` sees it. */
-export function startJobActor(job: JobFacts, inspect?: (event: InspectionEvent) => void): JobActor {
-  return createActor(jobMachine, {
-    snapshot: snapshotOf(job),
-    input: inputOf(job),
-    id: `job:${job.id}`,
-    inspect,
-  }).start();
-}
-
 /** sendPlanned sends `event` to a job's actor and returns the change, or throws if the machine refused it. */
 export function sendPlanned(actor: JobActor, job: JobFacts, event: JobEvent): PlannedTransition {
   const before = actor.getSnapshot();
@@ -78,7 +68,7 @@ export function sendPlanned(actor: JobActor, job: JobFacts, event: JobEvent): Pl
 
 /**
  * sourcesOf lists the states from which the machine accepts `event`, ignoring guards. The claim
- * query's literal state list and the claim index are checked against it when a runtime starts.
+ * function's and claim index's literal state lists are checked against it by the test suite.
  */
 export function sourcesOf(event: JobEventType): JobState[] {
   return JOB_STATES.filter((state) => state in jobMachine.states && eventsOf(state).includes(event));
@@ -100,20 +90,4 @@ export function targetOf(event: JobEventType): JobState {
 
 function eventsOf(state: JobState): string[] {
   return [...(jobMachine.states[state]?.transitions.keys() ?? [])];
-}
-
-/** CLAIMABLE_STATES must equal the state list in migrations' jobs_claim_idx; see assertClaimIndexMatches. */
-export const CLAIMABLE_STATES: readonly JobState[] = ['not_started', 'retry', 'interrupted'];
-
-/** assertClaimIndexMatches fails fast if the machine and the claim index disagree about claimable states. */
-export function assertClaimIndexMatches(): void {
-  const fromMachine = sourcesOf('CLAIM');
-  const same =
-    fromMachine.length === CLAIMABLE_STATES.length &&
-    fromMachine.every((state) => CLAIMABLE_STATES.includes(state));
-  if (!same) {
-    throw new Error(
-      `job machine claims from [${fromMachine}] but the claim index covers [${CLAIMABLE_STATES}]: add a migration`,
-    );
-  }
 }

@@ -99,3 +99,17 @@ describe('job machine', () => {
     assert.deepEqual(sourcesOf('RELEASE'), ['running']);
   });
 });
+
+describe('the claim in the migrations', () => {
+  it('claims from the states the machine claims from, into the state it enters', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const sql = await readFile(new URL('../../migrations/0001_jobs.sql', import.meta.url), 'utf8');
+    const claimFunction = sql.slice(sql.indexOf('CREATE FUNCTION claim_jobs'));
+    const claimIndex = sql.slice(sql.indexOf('CREATE INDEX jobs_claim_idx'));
+    const statesIn = (text: string) =>
+      [...(/state IN \(([^)]*)\)/.exec(text)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]);
+    assert.deepEqual(statesIn(claimFunction), sourcesOf('CLAIM'));
+    assert.deepEqual(statesIn(claimIndex), sourcesOf('CLAIM'));
+    assert.match(claimFunction, new RegExp(`SET state = '${targetOf('CLAIM')}'`));
+  });
+});
