@@ -13,6 +13,7 @@ import type { Job } from './job-row.js';
 import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
+import { PrefetchSizer } from './prefetch.js';
 import type { ClaimedJob, Outcome, Storage } from './storage.js';
 import type { JobContext, TaskDefinition } from './tasks.js';
 import { type JobActor, sendPlanned } from './transitions.js';
@@ -26,8 +27,8 @@ export interface DispatcherDeps {
   logger: Logger;
   tasks: ReadonlyMap<string, TaskDefinition>;
   maxRunningJobs: number;
-  /** prefetch is how many claimed jobs may wait locally for a free slot (0: claim only for free slots). */
-  prefetch: number;
+  /** prefetch is how many claimed jobs may wait locally for a free slot, or 'auto' (see PrefetchSizer). */
+  prefetch: number | 'auto';
   consumerId: string;
   policy: AnyActorLogic;
   inspect: ((event: InspectionEvent) => void) | undefined;
@@ -84,11 +85,13 @@ export class Dispatcher {
   private discardOutcomes = false;
   private readonly taskNames: string[];
   private readonly actors: JobActors;
+  private readonly prefetch: PrefetchSizer;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
     this.taskNames = [...deps.tasks.keys()];
     this.actors = new JobActors(deps.inspect);
+    this.prefetch = new PrefetchSizer(deps.prefetch);
   }
 
   /** runningCount is how many handlers hold a slot right now. */
@@ -149,7 +152,7 @@ export class Dispatcher {
     try {
       do {
         this.wakeAgain = false;
-        const limit = this.deps.maxRunningJobs + this.deps.prefetch - this.slotsHeld - this.prefetched.length;
+        const limit = this.deps.maxRunningJobs + this.prefetch.size - this.slotsHeld - this.prefetched.length;
         if (limit <= 0) return;
         const now = this.deps.clock.now();
         const jobs = await this.deps.storage.jobsClaim({
@@ -217,9 +220,10 @@ export class Dispatcher {
 
   private freeSlot(): void {
     this.slotsHeld--;
+    this.prefetch.finished();
     this.startPrefetched();
     // Refill once the local queue is half empty, so that claims stay large.
-    if (this.lastClaimFilled && this.prefetched.length <= this.deps.prefetch / 2) this.wakeSoon();
+    if (this.lastClaimFilled && this.prefetched.length <= this.prefetch.size / 2) this.wakeSoon();
   }
 
   // wakeSoon folds the slots freed within one turn of the event loop into a single claim, instead of

@@ -27,10 +27,11 @@ export interface RuntimeOptions {
   maxRunningJobs?: number;
   /**
    * prefetch claims up to this many jobs beyond the free slots, held as running by this runtime while
-   * they wait locally (default 0). Fewer, larger claims raise throughput; prefetched jobs are given
-   * back, attempt refunded, on stop.
+   * they wait locally. Fewer, larger claims raise throughput; prefetched jobs are given back, attempt
+   * refunded, on stop. 'auto' (the default) keeps about 100 ms of work waiting, measured from how
+   * fast this runtime finishes jobs (at most 500; none while jobs are slow or the queue is idle).
    */
-  prefetch?: number;
+  prefetch?: number | 'auto';
   /** schema holding jobchart's tables (default "jobchart"). */
   schema?: string;
   /** logger, a pino logger (default: JSON to stdout at JOBCHART_LOG_LEVEL or info). */
@@ -56,7 +57,7 @@ export interface ResolvedOptions {
   tasks: Map<string, TaskDefinition>;
   externalTasks: Set<string>;
   maxRunningJobs: number;
-  prefetch: number;
+  prefetch: number | 'auto';
   schema: string;
   logger: Logger;
   clock: Clock;
@@ -85,7 +86,10 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     tasks,
     externalTasks,
     maxRunningJobs: validateInteger(options.maxRunningJobs ?? 10, 'maxRunningJobs', 1, 10_000),
-    prefetch: validateInteger(options.prefetch ?? 0, 'prefetch', 0, 100_000),
+    prefetch:
+      options.prefetch === 'auto' || options.prefetch === undefined
+        ? 'auto'
+        : validateInteger(options.prefetch, 'prefetch', 0, 100_000),
     schema: validateSchemaName(options.schema ?? 'jobchart'),
     logger: options.logger ?? defaultLogger(),
     clock: options.clock ?? new SystemClock(),

@@ -1,0 +1,59 @@
+/**
+ * AUTO_PREFETCH_HORIZON_MS is how much work, in time, an automatic prefetch keeps waiting locally:
+ * enough that claims overlap with running jobs, little enough that a slow queue's jobs are not
+ * hoarded by one runtime while others idle.
+ */
+export const AUTO_PREFETCH_HORIZON_MS = 100;
+/** AUTO_PREFETCH_MAX caps an automatic prefetch: larger claims stop paying for themselves. */
+export const AUTO_PREFETCH_MAX = 500;
+// RATE_WINDOW_MS is how often the finishing rate is re-estimated.
+const RATE_WINDOW_MS = 250;
+
+/**
+ * PrefetchSizer decides how many claimed jobs may wait locally for a free slot. A fixed number is
+ * used as given; 'auto' follows the rate at which this runtime finishes jobs, so that the local
+ * queue holds about AUTO_PREFETCH_HORIZON_MS of work: hundreds of jobs for no-op handlers, none for
+ * handlers that take a second each. The rate is measured on the monotonic wall clock, not the
+ * runtime's Clock, because it measures how fast this process works.
+ */
+export class PrefetchSizer {
+  private finishedInWindow = 0;
+  private windowStart: number;
+  private perMs = 0;
+  private lastFinishedAt = 0;
+
+  /** `monotonicNow` is in milliseconds; tests pass their own. */
+  constructor(
+    private readonly fixed: number | 'auto',
+    private readonly monotonicNow: () => number = () => performance.now(),
+  ) {
+    this.windowStart = monotonicNow();
+  }
+
+  /** finished records that a job's handler settled. */
+  finished(): void {
+    if (this.fixed !== 'auto') return;
+    this.finishedInWindow++;
+    const now = this.monotonicNow();
+    this.lastFinishedAt = now;
+    const elapsed = now - this.windowStart;
+    if (elapsed < RATE_WINDOW_MS) return;
+    const measured = this.finishedInWindow / elapsed;
+    // Half the weight on the newest window: quick to grow under a burst, quick to shrink after it.
+    this.perMs = this.perMs === 0 ? measured : (this.perMs + measured) / 2;
+    this.finishedInWindow = 0;
+    this.windowStart = now;
+  }
+
+  /** size is how many jobs may wait locally right now. */
+  get size(): number {
+    if (this.fixed !== 'auto') return this.fixed;
+    // After a quiet spell the old rate says nothing about the next jobs: start again from nothing.
+    if (this.perMs > 0 && this.monotonicNow() - this.lastFinishedAt > 4 * RATE_WINDOW_MS) {
+      this.perMs = 0;
+      this.finishedInWindow = 0;
+      this.windowStart = this.monotonicNow();
+    }
+    return Math.min(AUTO_PREFETCH_MAX, Math.floor(this.perMs * AUTO_PREFETCH_HORIZON_MS));
+  }
+}
