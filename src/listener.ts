@@ -4,8 +4,8 @@ import type { Logger } from './logger.js';
 
 /** ListenerHooks are what the listener tells its owner. */
 export interface ListenerHooks {
-  /** onNotify runs for every notification on the channel. */
-  onNotify(): void;
+  /** onNotify runs for every notification on the channel, with its payload ('' when none). */
+  onNotify(payload: string): void;
   /** onConnected runs after every (re)connect: the owner must poll, as notifications sent meanwhile are lost. */
   onConnected(): void;
   /** onDisconnected runs when the connection is lost and reconnecting starts. */
@@ -66,9 +66,14 @@ export class Listener {
       retryTimeout: 0,
       retryInterval: reconnectDelay,
       paranoidChecking: 10_000,
+      parse: (text: string) => text,
+      serialize: (payload: unknown) => String(payload),
     });
     this.subscriber = subscriber;
-    subscriber.notifications.on(this.channel, () => this.hooks.onNotify());
+    // parse: identity, because payloads here are plain text (pg-listen would JSON-parse them).
+    subscriber.notifications.on(this.channel, (payload: unknown) =>
+      this.hooks.onNotify(typeof payload === 'string' ? payload : ''),
+    );
     subscriber.events.on('connected', () => this.markConnected());
     subscriber.events.on('reconnect', (attempt: number) =>
       this.markDisconnected(`reconnect attempt ${attempt}`),

@@ -7,6 +7,7 @@ export interface OutcomeExtras {
   runAt?: Date;
   error?: string;
   resultJson?: string | null;
+  remove?: boolean;
 }
 
 /** toOutcome turns a change the machine planned for a held job into the row the writer applies. */
@@ -27,5 +28,6 @@ export function toOutcome(
     error: extras.error ?? null,
     resultJson: extras.resultJson ?? null,
     finished,
+    remove: extras.remove ?? false,
   };
 }

@@ -25,3 +25,11 @@ export function quoteIdent(name: string): string {
 export function notifyChannel(schema: string): string {
   return `${schema}:jobs`;
 }
+
+/**
+ * finishedChannel is the channel on which ids of jobs that reached a finished state are announced,
+ * comma-separated; an empty payload means "some jobs finished: re-read the ones you wait for".
+ */
+export function finishedChannel(schema: string): string {
+  return `${schema}:finished`;
+}

@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import type { JobEventType, JobState } from '../machines/job.js';
 import { type AttemptError, type Job, type JobRow, toJob } from './job-row.js';
-import { quoteIdent } from './schema-name.js';
+import { finishedChannel, quoteIdent } from './schema-name.js';
+
+// NOTIFY_PAYLOAD_MAX keeps a notification under PostgreSQL's 8000-byte payload limit.
+const NOTIFY_PAYLOAD_MAX = 7900;
 
 /** Queryable is anything that runs a parameterized query: a pool, a pooled client or a caller's client. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
@@ -34,6 +37,8 @@ export interface Outcome {
   error: string | null;
   resultJson: string | null;
   finished: boolean;
+  /** remove deletes the row instead of writing the finished state (the handler returned `remove()`). */
+  remove: boolean;
 }
 
 /** ClaimTransition is the claim as the job machine defines it: the states it leaves and the one it enters. */
@@ -82,6 +87,7 @@ export interface ClaimRequest {
 export class Storage {
   private readonly schema: string;
   private readonly jobs: string;
+  private readonly finishedChannel: string;
 
   constructor(
     private readonly db: Queryable,
@@ -90,6 +96,7 @@ export class Storage {
   ) {
     this.schema = quoteIdent(schema);
     this.jobs = `${this.schema}.jobs`;
+    this.finishedChannel = finishedChannel(schema);
     this.claimSql = this.buildClaimSql();
   }
 
@@ -194,29 +201,52 @@ export class Storage {
         error: o.error,
         result: o.resultJson,
         finished: o.finished,
+        remove: o.remove,
       })),
     );
-    const result = await this.db.query<{ id: string }>(
-      `UPDATE ${this.jobs} AS j SET
-          state = v.to_state,
-          attempts = j.attempts + v.attempt_delta,
-          run_at = CASE WHEN v.run_at IS NULL THEN j.run_at ELSE v.run_at END,
-          last_error = COALESCE(v.error, j.last_error),
-          errors = CASE WHEN v.error IS NULL THEN j.errors
-                   ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
-          result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
-          finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
-          locked_by = NULL,
-          locked_at = NULL,
-          updated_at = $3::timestamptz
-         FROM jsonb_to_recordset($1::jsonb)
-              AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
-                   error text, result text, finished boolean)
-        WHERE j.id = v.id AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
-       RETURNING j.id`,
-      [batch, consumerId, now],
+    // One statement updates the kept jobs, deletes the removed ones (disjoint rows), and announces
+    // the ids that reached a finished state on the finished channel, so that other processes waiting
+    // for them need not poll. A payload too long for NOTIFY is sent empty: "some finished, re-read".
+    const result = await this.db.query<{ id: string | null }>(
+      `WITH v AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb)
+             AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
+                  error text, result text, finished boolean, remove boolean)),
+       kept AS (
+         UPDATE ${this.jobs} AS j SET
+            state = v.to_state,
+            attempts = j.attempts + v.attempt_delta,
+            run_at = CASE WHEN v.run_at IS NULL THEN j.run_at ELSE v.run_at END,
+            last_error = COALESCE(v.error, j.last_error),
+            errors = CASE WHEN v.error IS NULL THEN j.errors
+                     ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
+            result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
+            finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
+            locked_by = NULL,
+            locked_at = NULL,
+            updated_at = $3::timestamptz
+           FROM v
+          WHERE j.id = v.id AND NOT v.remove
+            AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
+         RETURNING j.id, v.finished),
+       removed AS (
+         DELETE FROM ${this.jobs} AS j USING v
+          WHERE j.id = v.id AND v.remove
+            AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
+         RETURNING j.id),
+       written AS (SELECT id, finished FROM kept UNION ALL SELECT id, true FROM removed),
+       announced AS (
+         SELECT pg_notify($4, CASE WHEN length(ids) <= ${NOTIFY_PAYLOAD_MAX} THEN ids ELSE '' END)
+           FROM (SELECT string_agg(id::text, ',') AS ids FROM written WHERE finished) AS f
+          WHERE ids IS NOT NULL)
+       SELECT id FROM written
+       UNION ALL
+       SELECT NULL FROM announced`,
+      [batch, consumerId, now, this.finishedChannel],
     );
-    return new Set(result.rows.map((row) => row.id));
+    const written = new Set<string>();
+    for (const row of result.rows) if (row.id !== null) written.add(row.id);
+    return written;
   }
 
   /**
