@@ -1,0 +1,378 @@
+/**
+ * The five workloads (drain, latency, enqueue, history, memory) and the loop that runs them. Rounds
+ * are the outer loop and systems the inner one, in an order rotated each round, so every round holds
+ * one run of every system under the same conditions and ratios can be taken within a round. Every
+ * measured run gets its own fresh database. A run that fails is recorded with its error and the
+ * bench goes on.
+ */
+import { withFreshDatabase } from './database.js';
+import { formatCount, formatValue, type Unit } from './format.js';
+import { drainOnHistory } from './history.js';
+import { measureWorkerMemory } from './memory.js';
+import type { BenchOptions, WorkloadId } from './options.js';
+import { mean, median, percentile } from './stats.js';
+import type { System } from './systems/system.js';
+
+/** Metric is one figure a workload reports for each of its entries. */
+export interface Metric {
+  /** key names the figure in a run's `values`. */
+  key: string;
+  /** label heads the figure's column. */
+  label: string;
+  unit: Unit;
+  better: 'higher' | 'lower';
+  /** legend names the figure in the chart's legend, where it is one series of several. */
+  legend?: string;
+}
+
+/** Entry is one row of a workload's table: a system, or a setup of one. */
+export interface Entry {
+  id: string;
+  label: string;
+  config: string;
+}
+
+/** Run is one entry's figures in one round; `error` is set when (part of) it failed. */
+export interface Run {
+  round: number;
+  entry: string;
+  values: Record<string, number>;
+  error?: string;
+  note?: string;
+}
+
+/**
+ * RatioSpec says which ratio a workload shows: `reference ÷ entry` when `referenceOnTop`, else
+ * `entry ÷ reference`, taken within each round and then the median over rounds.
+ */
+export interface RatioSpec {
+  label: string;
+  reference: string;
+  referenceOnTop: boolean;
+}
+
+/** WorkloadResult is a workload's description, every run and the summaries over rounds. */
+export interface WorkloadResult {
+  id: WorkloadId;
+  title: string;
+  description: string;
+  metrics: Metric[];
+  entries: Entry[];
+  ratio: RatioSpec | null;
+  notes: string[];
+  runs: Run[];
+  /** medians per entry id, then per metric key (null when no run produced the figure). */
+  medians: Record<string, Record<string, number | null>>;
+  /** ratios per entry id, then per metric key: the median of the per-round ratios. */
+  ratios: Record<string, Record<string, number | null>>;
+}
+
+/** Workload is a WorkloadResult before it has runs, plus how to run one round of it. */
+interface Workload extends Omit<WorkloadResult, 'runs' | 'medians' | 'ratios'> {
+  runRound(round: number): Promise<Run[]>;
+}
+
+/** Log receives one progress line. */
+export type Log = (line: string) => void;
+
+interface Context {
+  options: BenchOptions;
+  log: Log;
+}
+
+/** runWorkloads runs every selected workload for every round and summarises the runs. */
+export async function runWorkloads(
+  options: BenchOptions,
+  systems: System[],
+  log: Log,
+): Promise<WorkloadResult[]> {
+  const context: Context = { options, log };
+  const builders: Record<WorkloadId, () => Workload> = {
+    drain: () => drainWorkload(context, systems),
+    latency: () => latencyWorkload(context, systems),
+    enqueue: () => enqueueWorkload(context, systems),
+    history: () => historyWorkload(context),
+    memory: () => memoryWorkload(context),
+  };
+  const workloads = options.workloads.map((id) => builders[id]());
+  const runs = new Map<WorkloadId, Run[]>(workloads.map((workload) => [workload.id, []]));
+  for (let round = 0; round < options.sizes.rounds; round++) {
+    for (const workload of workloads) {
+      log(`round ${round + 1}/${options.sizes.rounds}: ${workload.title}`);
+      runs.get(workload.id)?.push(...(await workload.runRound(round)));
+    }
+  }
+  return workloads.map(({ runRound: _, ...workload }) => summarise(workload, runs.get(workload.id) ?? []));
+}
+
+/** summarise computes the medians and ratios of a workload's runs. */
+function summarise(workload: Omit<Workload, 'runRound'>, runs: Run[]): WorkloadResult {
+  const medians: WorkloadResult['medians'] = {};
+  const ratios: WorkloadResult['ratios'] = {};
+  for (const entry of workload.entries) {
+    const mine = runs.filter((run) => run.entry === entry.id);
+    medians[entry.id] = {};
+    ratios[entry.id] = {};
+    for (const { key } of workload.metrics) {
+      const values = mine.flatMap((run) => (key in run.values ? [run.values[key] as number] : []));
+      medians[entry.id][key] = values.length > 0 ? median(values) : null;
+      const spec = workload.ratio;
+      if (!spec) continue;
+      const perRound = mine.flatMap((run) => {
+        const reference = runs.find((other) => other.entry === spec.reference && other.round === run.round);
+        const value = run.values[key];
+        const referenceValue = reference?.values[key];
+        if (value === undefined || referenceValue === undefined) return [];
+        return [spec.referenceOnTop ? referenceValue / value : value / referenceValue];
+      });
+      ratios[entry.id][key] = perRound.length > 0 ? median(perRound) : null;
+    }
+  }
+  return { ...workload, runs, medians, ratios };
+}
+
+/** rotate starts the list at a different element each round, so no system always runs first. */
+function rotate<T>(items: readonly T[], round: number): T[] {
+  const at = items.length === 0 ? 0 : round % items.length;
+  return [...items.slice(at), ...items.slice(0, at)];
+}
+
+/** entryOf describes a system as a table row. */
+function entryOf(system: System): Entry {
+  return { id: system.id, label: system.label, config: system.config };
+}
+
+/**
+ * attempt measures one thing in a fresh database and adds its figures to `run`, or the error if it
+ * fails; either way it logs a progress line.
+ */
+async function attempt(
+  context: Context,
+  run: Run,
+  what: string,
+  measure: (url: string) => Promise<Record<string, number>>,
+  show: (values: Record<string, number>) => string,
+): Promise<void> {
+  try {
+    const values = await withFreshDatabase(context.options.databaseUrl, measure);
+    Object.assign(run.values, values);
+    context.log(`  ${what}: ${show(values)}`);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    run.error = run.error ? `${run.error}; ${what}: ${message}` : `${what}: ${message}`;
+    context.log(`  ${what}: FAILED ${message}`);
+  }
+}
+
+function newRun(round: number, entry: string): Run {
+  return { round, entry, values: {} };
+}
+
+function drainWorkload(context: Context, systems: System[]): Workload {
+  const { drainJobs, concurrencies } = context.options.sizes;
+  const drainers = systems.filter((system) => system.drain);
+  const key = (concurrency: number) => `c${concurrency}`;
+  return {
+    id: 'drain',
+    title: `Drain: ${formatCount(drainJobs)} no-op jobs enqueued in bulk, then a worker`,
+    description:
+      'Jobs per second from starting the worker until the database shows every job finished, at each concurrency level (maxRunningJobs / concurrency).',
+    metrics: concurrencies.map((c) => ({
+      key: key(c),
+      label: `jobs/s at ${c}`,
+      unit: 'jobs/s',
+      better: 'higher',
+      legend: `${c} running at once`,
+    })),
+    entries: drainers.map(entryOf),
+    ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
+    notes: [
+      'pg-boss and raw SQL have no per-job concurrency setting: they are drained once per round and that figure stands in every column.',
+    ],
+    async runRound(round) {
+      const runs = new Map(drainers.map((system) => [system.id, newRun(round, system.id)]));
+      for (const [level, concurrency] of concurrencies.entries()) {
+        for (const system of rotate(drainers, round)) {
+          const run = runs.get(system.id) as Run;
+          const first = run.values[key(concurrencies[0] as number)];
+          if (!system.drainTakesConcurrency && level > 0) {
+            if (first !== undefined) run.values[key(concurrency)] = first;
+            run.note = 'no concurrency setting: one drain per round';
+            continue;
+          }
+          await attempt(
+            context,
+            run,
+            `${system.label} at ${concurrency}`,
+            async (url) => ({
+              [key(concurrency)]: (await system.drain?.(url, drainJobs, concurrency)) ?? NaN,
+            }),
+            (values) => formatValue(values[key(concurrency)], 'jobs/s'),
+          );
+        }
+      }
+      return [...runs.values()];
+    },
+  };
+}
+
+function latencyWorkload(context: Context, systems: System[]): Workload {
+  const samples = context.options.sizes.latencySamples;
+  const probed = systems.filter((system) => system.latency);
+  return {
+    id: 'latency',
+    title: `Latency: ${formatCount(samples)} jobs enqueued one at a time into an idle worker`,
+    description:
+      "Milliseconds from just before the enqueue call to the first line of the job's handler; producer and worker in one process, worker concurrency 10.",
+    metrics: [
+      { key: 'p50', label: 'p50 ms', unit: 'ms', better: 'lower', legend: 'p50' },
+      { key: 'p99', label: 'p99 ms', unit: 'ms', better: 'lower', legend: 'p99' },
+    ],
+    entries: probed.map(entryOf),
+    ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
+    notes: [
+      'Lower is better here, so a ratio under 1× means jobchart starts jobs sooner.',
+      'pg-boss is left out: it finds new jobs only by polling, so its figure would be its polling interval.',
+    ],
+    async runRound(round) {
+      const runs: Run[] = [];
+      for (const system of rotate(probed, round)) {
+        const run = newRun(round, system.id);
+        await attempt(
+          context,
+          run,
+          system.label,
+          async (url) => {
+            const waits = (await system.latency?.(url, samples)) ?? [];
+            return {
+              p50: percentile(waits, 0.5),
+              p90: percentile(waits, 0.9),
+              p99: percentile(waits, 0.99),
+              max: percentile(waits, 1),
+              mean: mean(waits),
+            };
+          },
+          (values) => `p50 ${formatValue(values.p50, 'ms')} ms, p99 ${formatValue(values.p99, 'ms')} ms`,
+        );
+        runs.push(run);
+      }
+      return runs;
+    },
+  };
+}
+
+function enqueueWorkload(context: Context, systems: System[]): Workload {
+  const jobs = context.options.sizes.enqueueJobs;
+  const producers = systems.filter((system) => system.enqueue);
+  return {
+    id: 'enqueue',
+    title: `Enqueue: ${formatCount(jobs)} jobs through each system's bulk API`,
+    description: 'Jobs per second inserted, in batches of 1,000 jobs per call, into a fresh database.',
+    metrics: [{ key: 'jobsPerSecond', label: 'jobs/s', unit: 'jobs/s', better: 'higher' }],
+    entries: producers.map(entryOf),
+    ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
+    notes: [
+      'jobchart: enqueueMany; graphile-worker: addJobs (the batched setup enqueues the same way, so it is measured once); pg-boss: insert; BullMQ: addBulk; raw SQL: INSERT ... SELECT FROM unnest.',
+    ],
+    async runRound(round) {
+      const runs: Run[] = [];
+      for (const system of rotate(producers, round)) {
+        const run = newRun(round, system.id);
+        await attempt(
+          context,
+          run,
+          system.label,
+          async (url) => ({ jobsPerSecond: (await system.enqueue?.(url, jobs)) ?? NaN }),
+          (values) => formatValue(values.jobsPerSecond, 'jobs/s'),
+        );
+        runs.push(run);
+      }
+      return runs;
+    },
+  };
+}
+
+function historyWorkload(context: Context): Workload {
+  const { historyRows, historyDrainJobs } = context.options.sizes;
+  const entries: (Entry & { rows: number })[] = [
+    { id: 'empty', label: 'jobchart, empty table', config: 'no finished rows', rows: 0 },
+    {
+      id: 'history',
+      label: `jobchart, ${formatCount(historyRows)} finished rows`,
+      config: `${historyRows} succeeded rows inserted with INSERT ... SELECT generate_series before the backlog`,
+      rows: historyRows,
+    },
+  ];
+  return {
+    id: 'history',
+    title: `History: drain of ${formatCount(historyDrainJobs)} jobs over ${formatCount(historyRows)} finished jobs`,
+    description:
+      'jobchart with defaults drains the same backlog on an empty table and on one already holding finished jobs; the table is vacuumed and analyzed before each drain.',
+    metrics: [{ key: 'jobsPerSecond', label: 'jobs/s', unit: 'jobs/s', better: 'higher' }],
+    entries: entries.map(({ rows: _, ...entry }) => entry),
+    ratio: { label: 'this ÷ empty table', reference: 'empty', referenceOnTop: false },
+    notes: [],
+    async runRound(round) {
+      const runs: Run[] = [];
+      for (const entry of rotate(entries, round)) {
+        const run = newRun(round, entry.id);
+        await attempt(
+          context,
+          run,
+          entry.label,
+          async (url) => ({ ...(await drainOnHistory(url, historyDrainJobs, entry.rows)) }),
+          (values) =>
+            `${formatValue(values.jobsPerSecond, 'jobs/s')} jobs/s` +
+            (entry.rows > 0 ? ` (seeding took ${values.seedSeconds?.toFixed(1)} s)` : ''),
+        );
+        runs.push(run);
+      }
+      return runs;
+    },
+  };
+}
+
+function memoryWorkload(context: Context): Workload {
+  const jobs = context.options.sizes.memoryJobs;
+  return {
+    id: 'memory',
+    title: `Memory: a jobchart worker process draining ${formatCount(jobs)} jobs`,
+    description:
+      'Peak resident set (getrusage maxRSS) of a child process running only a default jobchart worker, and its resident set once its modules were loaded, before the runtime was created.',
+    metrics: [
+      {
+        key: 'peakRssMiB',
+        label: 'peak RSS MiB',
+        unit: 'MiB',
+        better: 'lower',
+        legend: 'peak while draining',
+      },
+      {
+        key: 'startRssMiB',
+        label: 'RSS at start MiB',
+        unit: 'MiB',
+        better: 'lower',
+        legend: 'at start (modules loaded)',
+      },
+      { key: 'jobsPerSecond', label: 'jobs/s', unit: 'jobs/s', better: 'higher' },
+    ],
+    entries: [{ id: 'jobchart', label: 'jobchart (defaults)', config: 'node dist/bench/memory-worker.js' }],
+    ratio: null,
+    notes: [],
+    async runRound(round) {
+      const run = newRun(round, 'jobchart');
+      await attempt(
+        context,
+        run,
+        'jobchart worker process',
+        async (url) => {
+          const { vmHwmMiB, ...figures } = await measureWorkerMemory(url, jobs);
+          return vmHwmMiB === null ? figures : { ...figures, vmHwmMiB };
+        },
+        (values) =>
+          `peak ${formatValue(values.peakRssMiB, 'MiB')} MiB, ${formatValue(values.jobsPerSecond, 'jobs/s')} jobs/s`,
+      );
+      return [run];
+    },
+  };
+}
