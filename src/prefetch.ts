@@ -6,8 +6,9 @@
 export const AUTO_PREFETCH_HORIZON_MS = 100;
 /** AUTO_PREFETCH_MAX caps an automatic prefetch: larger claims stop paying for themselves. */
 export const AUTO_PREFETCH_MAX = 500;
-// RATE_WINDOW_MS is how often the finishing rate is re-estimated.
-const RATE_WINDOW_MS = 250;
+// RATE_WINDOW_MS is how often the finishing rate is re-estimated; IDLE_RESET_MS of silence forgets it.
+const RATE_WINDOW_MS = 50;
+const IDLE_RESET_MS = 1_000;
 
 /**
  * PrefetchSizer decides how many claimed jobs may wait locally for a free slot. A fixed number is
@@ -49,7 +50,7 @@ export class PrefetchSizer {
   get size(): number {
     if (this.fixed !== 'auto') return this.fixed;
     // After a quiet spell the old rate says nothing about the next jobs: start again from nothing.
-    if (this.perMs > 0 && this.monotonicNow() - this.lastFinishedAt > 4 * RATE_WINDOW_MS) {
+    if (this.perMs > 0 && this.monotonicNow() - this.lastFinishedAt > IDLE_RESET_MS) {
       this.perMs = 0;
       this.finishedInWindow = 0;
       this.windowStart = this.monotonicNow();
