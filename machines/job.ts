@@ -38,6 +38,10 @@ export type JobEvent =
   | { type: 'EXPIRE' }
   /** An operator moved a waiting job to a new time. */
   | { type: 'RESCHEDULE' }
+  /** An enqueue with the job's key and mode 'reschedule' replaced its specification, attempts reset. */
+  | { type: 'REPLACE' }
+  /** An operator deleted the job; a running job cannot be removed. */
+  | { type: 'REMOVE' }
   /** An operator asked a finished, unsuccessful job to run again with fresh attempts. */
   | { type: 'RESTART' };
 
@@ -53,7 +57,9 @@ export type JobState =
   | 'succeeded'
   | 'failed'
   | 'cancelled'
-  | 'expired';
+  | 'expired'
+  /** removed is where a deleted job ends: it is announced, never stored (the row is gone). */
+  | 'removed';
 
 /** JOB_STATES lists every lifecycle state, in the order a job usually meets them. */
 export const JOB_STATES: readonly JobState[] = [
@@ -65,7 +71,11 @@ export const JOB_STATES: readonly JobState[] = [
   'failed',
   'cancelled',
   'expired',
+  'removed',
 ];
+
+/** STORED_STATES are the states a row of the jobs table can be in: every state but `removed`. */
+export const STORED_STATES: readonly JobState[] = JOB_STATES.filter((state) => state !== 'removed');
 
 // waitingTransitions are shared by the three states a consumer may claim a job from.
 const waitingTransitions = {
@@ -73,12 +83,15 @@ const waitingTransitions = {
   EXPIRE: { target: 'expired' },
   CANCEL: { target: 'cancelled' },
   RESCHEDULE: { target: 'not_started' },
+  REPLACE: { target: 'not_started', actions: 'resetAttempts' },
+  REMOVE: { target: 'removed' },
 } as const;
 
 // finishedTransitions: finished states are tagged `finished` rather than typed `final`, because an
 // operator may still restart a failed, cancelled or expired job, and XState final states take no events.
 const finishedTransitions = {
   RESTART: { target: 'not_started', actions: 'resetAttempts' },
+  REMOVE: { target: 'removed' },
 } as const;
 
 /**
@@ -119,10 +132,11 @@ export const jobMachine = setup({
     },
     retry: { tags: ['claimable'], on: waitingTransitions },
     interrupted: { tags: ['claimable'], on: waitingTransitions },
-    succeeded: { tags: ['finished'] },
+    succeeded: { tags: ['finished'], on: { REMOVE: { target: 'removed' } } },
     failed: { tags: ['finished'], on: finishedTransitions },
     cancelled: { tags: ['finished'], on: finishedTransitions },
     expired: { tags: ['finished'], on: finishedTransitions },
+    removed: { tags: ['finished'] },
   },
 });
 

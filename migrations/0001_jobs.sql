@@ -39,33 +39,79 @@ CREATE UNIQUE INDEX jobs_live_key_idx ON jobs (key)
 
 CREATE INDEX jobs_locked_by_idx ON jobs (locked_by) WHERE locked_by IS NOT NULL;
 
--- claim_jobs takes up to p_limit due jobs of the given tasks (highest priority first, then earliest
--- run_at), skipping rows other consumers hold, and marks them running for p_consumer, returning each
--- with the state it was claimed from. It walks jobs_claim_idx in order and stops at the limit: sorting
--- is switched off because with missing or stale statistics (a fresh table, a burst after a quiet
--- spell) the planner would otherwise sort the whole backlog on every claim. Its state lists are the
--- machine's claim transition (checked by the test suite against machines/job.ts).
-CREATE FUNCTION claim_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text)
-  RETURNS TABLE (id bigint, task text, queue text, payload jsonb, priority integer, run_at timestamptz,
-                 attempts integer, max_attempts integer, last_error text, errors jsonb, key text,
-                 expires_at timestamptz, created_at timestamptz, created_by text, claimed_from text)
+-- jobs_queue_claim_idx serves claims limited to one named queue (queues with a concurrency limit).
+CREATE INDEX jobs_queue_claim_idx ON jobs (queue, priority DESC, run_at, id)
+  WHERE state IN ('not_started', 'retry', 'interrupted') AND run_at IS NOT NULL;
+
+-- take_jobs is the second half of a claim: the jobs in p_ids, already locked by the caller, go
+-- running for p_consumer with an attempt spent, or, if their expires_at has passed, expired with no
+-- attempt spent. Rows come back in p_ids order with the state each was taken from. The state
+-- literals are the machine's CLAIM and EXPIRE transitions (checked by the test suite).
+CREATE TYPE claimed_job AS (id bigint, task text, queue text, payload jsonb, priority integer,
+  run_at timestamptz, attempts integer, max_attempts integer, last_error text, errors jsonb, key text,
+  expires_at timestamptz, created_at timestamptz, created_by text, claimed_from text, claimed_to text);
+
+CREATE FUNCTION take_jobs(p_now timestamptz, p_consumer text, p_ids bigint[])
+  RETURNS SETOF claimed_job
+  LANGUAGE sql
+  SET search_path FROM CURRENT
+AS $$
+  WITH taken AS (
+    UPDATE jobs AS j
+       SET state = CASE WHEN prev.expired THEN 'expired' ELSE 'running' END,
+           attempts = CASE WHEN prev.expired THEN j.attempts ELSE j.attempts + 1 END,
+           locked_by = CASE WHEN prev.expired THEN NULL ELSE p_consumer END,
+           locked_at = CASE WHEN prev.expired THEN NULL ELSE p_now END,
+           finished_at = CASE WHEN prev.expired THEN p_now END,
+           updated_at = p_now
+      FROM (SELECT c.id, c.state, c.expires_at IS NOT NULL AND c.expires_at <= p_now AS expired, n.ord
+              FROM jobs AS c JOIN unnest(p_ids) WITH ORDINALITY AS n(id, ord) ON c.id = n.id) AS prev
+     WHERE j.id = prev.id
+    RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
+              j.errors, j.key, j.expires_at, j.created_at, j.created_by, prev.state AS claimed_from,
+              j.state AS claimed_to, prev.ord)
+  SELECT id, task, queue, payload, priority, run_at, attempts, max_attempts, last_error, errors, key,
+         expires_at, created_at, created_by, claimed_from, claimed_to
+    FROM taken
+   ORDER BY ord
+$$;
+
+-- claim_jobs takes up to p_limit due jobs of the given tasks outside the queues in p_skip_queues
+-- (highest priority first, then earliest run_at), skipping rows other consumers hold. It walks
+-- jobs_claim_idx in order and stops at the limit: sorting is switched off because with missing or
+-- stale statistics (a fresh table, a burst after a quiet spell) the planner would otherwise sort the
+-- whole backlog on every claim.
+CREATE FUNCTION claim_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text,
+                           p_skip_queues text[])
+  RETURNS SETOF claimed_job
   LANGUAGE sql
   SET search_path FROM CURRENT
   SET enable_sort = off
 AS $$
-  WITH next AS (
-    SELECT c.id, c.state FROM jobs AS c
+  SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
+    SELECT c.id FROM jobs AS c
      WHERE c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
+       AND c.run_at <= p_now AND c.task = ANY (p_tasks) AND c.queue <> ALL (p_skip_queues)
+     ORDER BY c.priority DESC, c.run_at, c.id
+     LIMIT p_limit
+       FOR UPDATE SKIP LOCKED))
+$$;
+
+-- claim_queue_jobs is claim_jobs for one named queue, through jobs_queue_claim_idx.
+CREATE FUNCTION claim_queue_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text,
+                                 p_queue text)
+  RETURNS SETOF claimed_job
+  LANGUAGE sql
+  SET search_path FROM CURRENT
+  SET enable_sort = off
+AS $$
+  SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
+    SELECT c.id FROM jobs AS c
+     WHERE c.queue = p_queue AND c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
        AND c.run_at <= p_now AND c.task = ANY (p_tasks)
      ORDER BY c.priority DESC, c.run_at, c.id
      LIMIT p_limit
-       FOR UPDATE SKIP LOCKED)
-  UPDATE jobs AS j
-     SET state = 'running', attempts = j.attempts + 1, locked_by = p_consumer, locked_at = p_now, updated_at = p_now
-    FROM next
-   WHERE j.id = next.id
-  RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
-            j.errors, j.key, j.expires_at, j.created_at, j.created_by, next.state
+       FOR UPDATE SKIP LOCKED))
 $$;
 
 -- notify_jobs_inserted wakes listening runtimes once per INSERT statement, not once per row, and

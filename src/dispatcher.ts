@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
-import type { JobEvent } from '../machines/job.js';
+import type { JobEvent, JobState } from '../machines/job.js';
 import type { PolicyDecision } from '../machines/policy.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import type { Clock } from './clock.js';
@@ -29,6 +29,12 @@ export interface DispatcherDeps {
   maxRunningJobs: number;
   /** prefetch is how many claimed jobs may wait locally for a free slot, or 'auto' (see PrefetchSizer). */
   prefetch: number | 'auto';
+  /** queueLimits caps, per named queue, how many of its jobs this runtime holds at once. */
+  queueLimits: ReadonlyMap<string, number>;
+  /** expiredState is the state a claim leaves a job in when its expiry had passed (the machine's EXPIRE). */
+  expiredState: JobState;
+  /** onExpired is told the ids of jobs a claim expired, so that waiting processes hear of them. */
+  onExpired(ids: string[]): void;
   consumerId: string;
   policy: AnyActorLogic;
   inspect: ((event: InspectionEvent) => void) | undefined;
@@ -84,12 +90,16 @@ export class Dispatcher {
   private wakePending = false;
   private discardOutcomes = false;
   private readonly taskNames: string[];
+  private readonly limitedQueues: string[];
+  /** queueHeld counts, per limited queue, the jobs this runtime holds (running or waiting locally). */
+  private readonly queueHeld = new Map<string, number>();
   private readonly actors: JobActors;
   private readonly prefetch: PrefetchSizer;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
     this.taskNames = [...deps.tasks.keys()];
+    this.limitedQueues = [...deps.queueLimits.keys()];
     this.actors = new JobActors(deps.inspect);
     this.prefetch = new PrefetchSizer(deps.prefetch);
   }
@@ -147,29 +157,74 @@ export class Dispatcher {
     return this.prefetched.splice(0);
   }
 
-  // claimRounds claims enough to fill the free slots and the local queue (prefetch) in one statement.
+  // claimRounds fills the free slots and the local queue (prefetch): first each queue with a
+  // concurrency limit that has room (never beyond it, and never prefetched), then every other queue.
   private async claimRounds(): Promise<void> {
     try {
       do {
         this.wakeAgain = false;
-        const limit = this.deps.maxRunningJobs + this.prefetch.size - this.slotsHeld - this.prefetched.length;
-        if (limit <= 0) return;
         const now = this.deps.clock.now();
-        const jobs = await this.deps.storage.jobsClaim({
-          consumerId: this.deps.consumerId,
-          now,
-          limit,
-          tasks: this.taskNames,
-        });
-        this.prefetched.push(...jobs);
-        this.startPrefetched();
-        this.deps.onClaimed(jobs.length, now);
-        this.lastClaimFilled = jobs.length === limit;
+        let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
+        let asked = 0;
+        let taken = 0;
+        for (const [queue, limit] of this.deps.queueLimits) {
+          const queueRoom = Math.min(room, limit - (this.queueHeld.get(queue) ?? 0));
+          if (queueRoom <= 0) continue;
+          const got = await this.claim(now, queueRoom, { queue });
+          room -= got;
+          asked += queueRoom;
+          taken += got;
+        }
+        const limit = room + this.prefetch.size;
+        if (limit > 0) {
+          asked += limit;
+          taken += await this.claim(now, limit, { skipQueues: this.limitedQueues });
+        }
+        if (asked === 0) return;
+        this.deps.onClaimed(taken, now);
+        this.lastClaimFilled = taken === asked;
         if (!this.lastClaimFilled && !this.wakeAgain) this.lookAhead(now);
       } while (this.accepting && this.wakeAgain);
     } catch (error) {
       this.deps.onClaimError(error);
     }
+  }
+
+  // claim takes up to `limit` jobs and starts what it can; it returns how many it took to run.
+  private async claim(
+    now: Date,
+    limit: number,
+    where: { queue: string } | { skipQueues: readonly string[] },
+  ): Promise<number> {
+    const claimed = await this.deps.storage.jobsClaim({
+      consumerId: this.deps.consumerId,
+      now,
+      limit,
+      tasks: this.taskNames,
+      ...where,
+    });
+    let held = 0;
+    const expired: string[] = [];
+    for (const entry of claimed) {
+      if (entry.job.state === this.deps.expiredState) {
+        // Past its expiry when its turn came: the claim finished it instead; it never runs.
+        expired.push(entry.job.id);
+        this.deps.events.emitTransition(entry.job, entry.from, 'EXPIRE', now);
+        continue;
+      }
+      held++;
+      this.holdInQueue(entry.job.queue, 1);
+      this.prefetched.push(entry);
+    }
+    if (expired.length > 0) this.deps.onExpired(expired);
+    this.startPrefetched();
+    return held;
+  }
+
+  // holdInQueue counts a job of a limited queue from its claim until its handler settles.
+  private holdInQueue(queue: string, delta: number): void {
+    if (!this.deps.queueLimits.has(queue)) return;
+    this.queueHeld.set(queue, (this.queueHeld.get(queue) ?? 0) + delta);
   }
 
   private lookAhead(now: Date): void {
@@ -209,17 +264,18 @@ export class Dispatcher {
     if (!task.timeoutMs) {
       return handlerDone.then((attempt) => {
         this.conclude(entry, task, attempt);
-        this.freeSlot();
+        this.freeSlot(entry.job.queue);
       });
     }
     void this.withTimeout(handlerDone, task.timeoutMs, entry).then((attempt) =>
       this.conclude(entry, task, attempt),
     );
-    return handlerDone.then(() => this.freeSlot());
+    return handlerDone.then(() => this.freeSlot(entry.job.queue));
   }
 
-  private freeSlot(): void {
+  private freeSlot(queue: string): void {
     this.slotsHeld--;
+    this.holdInQueue(queue, -1);
     this.prefetch.finished();
     this.startPrefetched();
     // Refill once the local queue is half empty, so that claims stay large.

@@ -1,7 +1,13 @@
 import { ValidationError } from './errors.js';
 import { toJsonText } from './json.js';
 import type { NewJob, Queryable } from './storage.js';
-import { DEFAULT_MAX_ATTEMPTS, type TaskDefinition, validateInteger, validateTaskName } from './tasks.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  type TaskDefinition,
+  validateInteger,
+  validateQueueName,
+  validateTaskName,
+} from './tasks.js';
 
 /** EnqueueOptions are the per-job options of `enqueue`. */
 export interface EnqueueOptions {
@@ -23,7 +29,6 @@ export interface EnqueueSpec extends Omit<EnqueueOptions, 'client'> {
   payload?: unknown;
 }
 
-const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const PRIORITY_LIMIT = 32_767;
 
 /** TaskLookup answers whether a task may be enqueued and with which definition. */
@@ -40,10 +45,7 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
   if (runAt !== null && !(runAt instanceof Date && Number.isFinite(runAt.getTime()))) {
     throw new ValidationError(`${field}runAt`, 'a valid Date or null', spec.runAt);
   }
-  const queue = spec.queue ?? 'default';
-  if (typeof queue !== 'string' || !QUEUE_PATTERN.test(queue)) {
-    throw new ValidationError(`${field}queue`, `a queue name matching ${QUEUE_PATTERN}`, spec.queue);
-  }
+  const queue = validateQueueName(spec.queue ?? 'default', `${field}queue`);
   return {
     task,
     queue,

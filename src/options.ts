@@ -9,6 +9,7 @@ import {
   type TaskDefinition,
   type TaskHandler,
   validateInteger,
+  validateQueueName,
   validateTaskDefinition,
   validateTaskName,
 } from './tasks.js';
@@ -32,6 +33,11 @@ export interface RuntimeOptions {
    * fast this runtime finishes jobs (at most 500; none while jobs are slow or the queue is idle).
    */
   prefetch?: number | 'auto';
+  /**
+   * queues caps how many jobs of a named queue this runtime runs at once, e.g.
+   * `{ emails: { concurrency: 2 } }`; other queues share maxRunningJobs freely.
+   */
+  queues?: Record<string, { concurrency: number }>;
   /** schema holding jobchart's tables (default "jobchart"). */
   schema?: string;
   /** logger, a pino logger (default: JSON to stdout at JOBCHART_LOG_LEVEL or info). */
@@ -58,6 +64,7 @@ export interface ResolvedOptions {
   externalTasks: Set<string>;
   maxRunningJobs: number;
   prefetch: number | 'auto';
+  queueLimits: ReadonlyMap<string, number>;
   schema: string;
   logger: Logger;
   clock: Clock;
@@ -90,6 +97,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
       options.prefetch === 'auto' || options.prefetch === undefined
         ? 'auto'
         : validateInteger(options.prefetch, 'prefetch', 0, 100_000),
+    queueLimits: queueLimitsOf(options.queues),
     schema: validateSchemaName(options.schema ?? 'jobchart'),
     logger: options.logger ?? defaultLogger(),
     clock: options.clock ?? new SystemClock(),
@@ -125,4 +133,17 @@ function checkPolicy(policy: OnExceptionPolicy | undefined): OnExceptionPolicy |
     throw new ValidationError('onException', 'a policy function or XState actor logic', policy);
   }
   return policy;
+}
+
+function queueLimitsOf(queues: RuntimeOptions['queues']): Map<string, number> {
+  if (queues === undefined) return new Map();
+  if (typeof queues !== 'object' || queues === null || Array.isArray(queues)) {
+    throw new ValidationError('queues', 'an object of { [queue]: { concurrency } }', queues);
+  }
+  return new Map(
+    Object.entries(queues).map(([queue, config]) => [
+      validateQueueName(queue, `queues.${queue}`),
+      validateInteger(config?.concurrency, `queues.${queue}.concurrency`, 1, 10_000),
+    ]),
+  );
 }

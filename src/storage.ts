@@ -47,7 +47,10 @@ export interface ClaimTransition {
   to: JobState;
 }
 
-/** ClaimedJob is a job just claimed, with the state it was claimed from. */
+/**
+ * ClaimedJob is a job just taken by a claim, with the state it was taken from. Its job.state is the
+ * claim's target, or the expiry's when its expires_at had passed (it is then finished, not held).
+ */
 export interface ClaimedJob {
   job: Job;
   from: JobState;
@@ -70,14 +73,20 @@ type ClaimedColumns = [
   createdAt: Date,
   createdBy: string | null,
   claimedFrom: JobState,
+  claimedTo: JobState,
 ];
 
-/** ClaimRequest says who claims how many due jobs of which tasks at what time. */
+/**
+ * ClaimRequest says who claims how many due jobs of which tasks at what time: from one named queue,
+ * or from every queue but `skipQueues`.
+ */
 export interface ClaimRequest {
   consumerId: string;
   now: Date;
   limit: number;
   tasks: readonly string[];
+  queue?: string;
+  skipQueues?: readonly string[];
 }
 
 /**
@@ -97,10 +106,14 @@ export class Storage {
     this.schema = quoteIdent(schema);
     this.jobs = `${this.schema}.jobs`;
     this.finishedChannel = finishedChannel(schema);
-    this.claimSql = this.buildClaimSql();
+    // The claim is a function in the schema (migrations/0001) so that it can run with sorting switched
+    // off: the plan must walk the claim index in order whatever the table's statistics say.
+    this.claimSql = `SELECT * FROM ${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`;
+    this.claimQueueSql = `SELECT * FROM ${this.schema}.claim_queue_jobs($1, $2::text[], $3, $4, $5::text)`;
   }
 
   private readonly claimSql: string;
+  private readonly claimQueueSql: string;
 
   /** jobsInsert inserts any number of jobs in one statement (one round trip) and returns them in order. */
   async jobsInsert(
@@ -148,12 +161,18 @@ export class Storage {
     // Rows come back as arrays and become Jobs in one step: the claim knows the columns it set, and
     // pg's per-row objects would only be copied (this is the hot path of every drain).
     const result = await this.db.query<ClaimedColumns>({
-      text: this.claimSql,
-      values: [request.now, request.tasks, request.limit, request.consumerId],
+      text: request.queue === undefined ? this.claimSql : this.claimQueueSql,
+      values: [
+        request.now,
+        request.tasks,
+        request.limit,
+        request.consumerId,
+        request.queue ?? request.skipQueues ?? [],
+      ],
       rowMode: 'array',
     });
-    const { to } = this.claim;
     const { consumerId, now } = request;
+    const held = this.claim.to;
     return result.rows.map((c) => ({
       job: {
         id: c[0],
@@ -161,7 +180,7 @@ export class Storage {
         queue: c[2],
         payload: c[3],
         priority: c[4],
-        state: to,
+        state: c[15],
         runAt: c[5],
         attempts: c[6],
         maxAttempts: c[7],
@@ -173,9 +192,9 @@ export class Storage {
         result: null,
         createdAt: c[12],
         createdBy: c[13],
-        lockedBy: consumerId,
-        lockedAt: now,
-        finishedAt: null,
+        lockedBy: c[15] === held ? consumerId : null,
+        lockedAt: c[15] === held ? now : null,
+        finishedAt: c[15] === held ? null : now,
         updatedAt: now,
       },
       from: c[14],
@@ -249,6 +268,15 @@ export class Storage {
     return written;
   }
 
+  /** notifyFinished announces jobs that reached a finished state outside an outcome batch. */
+  async notifyFinished(ids: readonly string[]): Promise<void> {
+    const payload = ids.join(',');
+    await this.db.query('SELECT pg_notify($1, $2)', [
+      this.finishedChannel,
+      payload.length <= NOTIFY_PAYLOAD_MAX ? payload : '',
+    ]);
+  }
+
   /**
    * jobsReleaseHeld gives back every job `consumerId` still holds in state `from`, moving it to `to`
    * and refunding its attempt; used when a runtime crashes or shuts down with work unfinished.
@@ -281,12 +309,6 @@ export class Storage {
     const result = await this.db.query<JobRow>(`SELECT * FROM ${this.jobs} WHERE id = $1`, [id]);
     const row = result.rows[0];
     return row ? toJob(row) : null;
-  }
-
-  // The claim is a function in the schema (migrations/0001) so that it can run with sorting switched
-  // off: the plan must walk the claim index in order whatever the table's statistics say.
-  private buildClaimSql(): string {
-    return `SELECT * FROM ${this.schema}.claim_jobs($1, $2::text[], $3, $4)`;
   }
 
   private claimableList(): string {

@@ -43,6 +43,17 @@ export function validateTaskName(name: unknown, field = 'task'): string {
   return name;
 }
 
+/** QUEUE_NAME_PATTERN is what a queue name may look like. */
+export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** validateQueueName returns `name` if it is a valid queue name, else throws a ValidationError for `field`. */
+export function validateQueueName(name: unknown, field = 'queue'): string {
+  if (typeof name !== 'string' || !QUEUE_NAME_PATTERN.test(name)) {
+    throw new ValidationError(field, `a queue name matching ${QUEUE_NAME_PATTERN}`, name);
+  }
+  return name;
+}
+
 /** validatePositiveInteger returns `value` if it is an integer >= `min`, else throws naming `field`. */
 export function validateInteger(
   value: unknown,

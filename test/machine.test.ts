@@ -5,10 +5,18 @@ import { InvalidTransitionError } from '../src/errors.js';
 import { planTransition, sourcesOf, targetOf } from '../src/transitions.js';
 
 // EXPECTED is the lifecycle written out by hand: every (state, event) pair not listed must be refused.
+const WAITING = {
+  CLAIM: 'running',
+  EXPIRE: 'expired',
+  CANCEL: 'cancelled',
+  RESCHEDULE: 'not_started',
+  REPLACE: 'not_started',
+  REMOVE: 'removed',
+} as const;
 const EXPECTED: Record<JobState, Partial<Record<JobEventType, JobState>>> = {
-  not_started: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
-  retry: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
-  interrupted: { CLAIM: 'running', EXPIRE: 'expired', CANCEL: 'cancelled', RESCHEDULE: 'not_started' },
+  not_started: WAITING,
+  retry: WAITING,
+  interrupted: WAITING,
   running: {
     SUCCEED: 'succeeded',
     RETRY: 'retry',
@@ -18,10 +26,11 @@ const EXPECTED: Record<JobState, Partial<Record<JobEventType, JobState>>> = {
     RERUN: 'not_started',
     CANCEL: 'cancelled',
   },
-  succeeded: {},
-  failed: { RESTART: 'not_started' },
-  cancelled: { RESTART: 'not_started' },
-  expired: { RESTART: 'not_started' },
+  succeeded: { REMOVE: 'removed' },
+  failed: { RESTART: 'not_started', REMOVE: 'removed' },
+  cancelled: { RESTART: 'not_started', REMOVE: 'removed' },
+  expired: { RESTART: 'not_started', REMOVE: 'removed' },
+  removed: {},
 };
 
 const EVENTS: JobEventType[] = [
@@ -35,6 +44,8 @@ const EVENTS: JobEventType[] = [
   'CANCEL',
   'EXPIRE',
   'RESCHEDULE',
+  'REPLACE',
+  'REMOVE',
   'RESTART',
 ];
 
@@ -101,15 +112,23 @@ describe('job machine', () => {
 });
 
 describe('the claim in the migrations', () => {
-  it('claims from the states the machine claims from, into the state it enters', async () => {
+  it('claims from the states the machine claims from, into the states it enters', async () => {
     const { readFile } = await import('node:fs/promises');
     const sql = await readFile(new URL('../../migrations/0001_jobs.sql', import.meta.url), 'utf8');
-    const claimFunction = sql.slice(sql.indexOf('CREATE FUNCTION claim_jobs'));
-    const claimIndex = sql.slice(sql.indexOf('CREATE INDEX jobs_claim_idx'));
+    const from = (marker: string) => sql.slice(sql.indexOf(marker));
     const statesIn = (text: string) =>
       [...(/state IN \(([^)]*)\)/.exec(text)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]);
-    assert.deepEqual(statesIn(claimFunction), sourcesOf('CLAIM'));
-    assert.deepEqual(statesIn(claimIndex), sourcesOf('CLAIM'));
-    assert.match(claimFunction, new RegExp(`SET state = '${targetOf('CLAIM')}'`));
+    for (const marker of [
+      'CREATE INDEX jobs_claim_idx',
+      'CREATE INDEX jobs_queue_claim_idx',
+      'CREATE FUNCTION claim_jobs',
+      'CREATE FUNCTION claim_queue_jobs',
+    ]) {
+      assert.deepEqual(statesIn(from(marker)), sourcesOf('CLAIM'), marker);
+    }
+    // A claimed job that has expired takes EXPIRE instead, from the same states.
+    assert.deepEqual(sourcesOf('EXPIRE'), sourcesOf('CLAIM'));
+    const take = from('CREATE FUNCTION take_jobs');
+    assert.match(take, new RegExp(`THEN '${targetOf('EXPIRE')}' ELSE '${targetOf('CLAIM')}' END`));
   });
 });
