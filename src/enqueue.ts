@@ -19,9 +19,31 @@ export interface EnqueueOptions {
   priority?: number;
   /** queue names the job's queue (default "default"). */
   queue?: string;
+  /**
+   * key identifies the job for deduplication: at most one live (unfinished) job has a given key;
+   * finished jobs keep theirs as history. 1 to 512 characters.
+   */
+  key?: string;
+  /**
+   * mode says what an enqueue does when a live job already has `key`: 'new' (the default) throws a
+   * DuplicateJobError, 'ignore_if_exists' returns that job untouched, 'reschedule' replaces its task,
+   * payload and options and resets its attempts (refused with an InvalidTransitionError while it runs).
+   */
+  mode?: KeyMode;
+  /** expiresAt is when a job that has not started yet must no longer start; it then ends expired. */
+  expiresAt?: Date;
   /** client inserts with the caller's pg client, inside the caller's transaction. */
   client?: Queryable;
 }
+
+/** KeyMode is what an enqueue does about a live job with the same key. */
+export type KeyMode = 'new' | 'ignore_if_exists' | 'reschedule';
+
+/** KEY_MODES lists the key modes. */
+export const KEY_MODES: readonly KeyMode[] = ['new', 'ignore_if_exists', 'reschedule'];
+
+/** KEY_MAX_LENGTH is the longest key accepted. */
+export const KEY_MAX_LENGTH = 512;
 
 /** EnqueueSpec is one job of `enqueueMany`. */
 export interface EnqueueSpec extends Omit<EnqueueOptions, 'client'> {
@@ -46,6 +68,23 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     throw new ValidationError(`${field}runAt`, 'a valid Date or null', spec.runAt);
   }
   const queue = validateQueueName(spec.queue ?? 'default', `${field}queue`);
+  const key = spec.key ?? null;
+  if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > KEY_MAX_LENGTH)) {
+    throw new ValidationError(`${field}key`, `a string of 1 to ${KEY_MAX_LENGTH} characters`, spec.key);
+  }
+  if (spec.mode !== undefined && !KEY_MODES.includes(spec.mode)) {
+    throw new ValidationError(`${field}mode`, `one of ${KEY_MODES.join(', ')}`, spec.mode);
+  }
+  if (spec.mode !== undefined && key === null) {
+    throw new ValidationError(`${field}mode`, 'no mode unless a key is given', spec.mode);
+  }
+  const expiresAt = spec.expiresAt ?? null;
+  if (expiresAt !== null && !(expiresAt instanceof Date && Number.isFinite(expiresAt.getTime()))) {
+    throw new ValidationError(`${field}expiresAt`, 'a valid Date', spec.expiresAt);
+  }
+  if (expiresAt !== null && runAt !== null && expiresAt.getTime() <= runAt.getTime()) {
+    throw new ValidationError(`${field}expiresAt`, `a time after runAt (${runAt.toISOString()})`, expiresAt);
+  }
   return {
     task,
     queue,
@@ -59,7 +98,8 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
       spec.maxAttempts === undefined
         ? (definition?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
         : validateInteger(spec.maxAttempts, `${field}maxAttempts`, 1, 1_000_000),
-    key: null,
-    expiresAt: null,
+    key,
+    mode: spec.mode ?? 'new',
+    expiresAt,
   };
 }

@@ -96,6 +96,52 @@ export class TimeoutError extends JobchartError {
   }
 }
 
+/**
+ * WaitTimeoutError is a `runtime.waitFor` whose job did not reach one of the `expected` states within
+ * `timeoutMs` of the runtime's clock. `state` is the last state read, or null if none was read yet.
+ */
+export class WaitTimeoutError extends JobchartError {
+  /** jobId is the job that was waited for. */
+  readonly jobId: string;
+  /** timeoutMs is how long the caller was willing to wait. */
+  readonly timeoutMs: number;
+  /** expected lists the states the job was waited into. */
+  readonly expected: readonly JobState[];
+  /** state is the job's state when last read, or null if no read had finished. */
+  readonly state: JobState | null;
+  constructor(jobId: string, timeoutMs: number, expected: readonly JobState[], state: JobState | null) {
+    super(
+      'WAIT_TIMEOUT',
+      `job ${jobId}: expected ${expected.join(', ')} within ${timeoutMs} ms, it is ${state ?? 'not read yet'}`,
+    );
+    this.jobId = jobId;
+    this.timeoutMs = timeoutMs;
+    this.expected = expected;
+    this.state = state;
+  }
+}
+
+/**
+ * JobNotFoundError is a job id with no row behind it. `removed` is true when the job was seen earlier
+ * and then disappeared (e.g. its handler returned `remove()` while someone waited for it).
+ */
+export class JobNotFoundError extends JobchartError {
+  /** jobId is the id that was looked up. */
+  readonly jobId: string;
+  /** removed says the job existed when first read and was deleted afterwards. */
+  readonly removed: boolean;
+  constructor(jobId: string, removed = false) {
+    super(
+      'JOB_NOT_FOUND',
+      removed
+        ? `job ${jobId}: expected it to reach a finished state, it was removed instead`
+        : `job ${jobId}: expected an existing job, found none`,
+    );
+    this.jobId = jobId;
+    this.removed = removed;
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'bigint') return `bigint ${value}`;
   if (typeof value === 'function') return 'a function';
@@ -103,4 +149,20 @@ function describe(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+/** DuplicateJobError is an enqueue with mode 'new' of a key that a live (unfinished) job already has. */
+export class DuplicateJobError extends JobchartError {
+  /** key is the key that was asked for. */
+  readonly key: string;
+  /** jobId is the live job that holds the key, or null if it finished before it could be read. */
+  readonly jobId: string | null;
+  constructor(key: string, jobId: string | null) {
+    super(
+      'DUPLICATE_JOB',
+      `key "${key}": expected no live job with this key, found ${jobId ? `job ${jobId}` : 'one'} (use mode 'ignore_if_exists' or 'reschedule')`,
+    );
+    this.key = key;
+    this.jobId = jobId;
+  }
 }

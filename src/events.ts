@@ -19,10 +19,13 @@ export interface CrashEvent {
   jobId: string | null;
 }
 
-/** RuntimeErrorEvent reports a failure the runtime recovers from by itself (it keeps retrying). */
+/**
+ * RuntimeErrorEvent reports a failure the runtime recovers from by itself (it keeps retrying). `wait`
+ * is a failed re-read of a job someone waits for with `waitFor` (the next poll reads it again).
+ */
 export interface RuntimeErrorEvent {
   error: unknown;
-  during: 'claim' | 'complete' | 'listen' | 'poll';
+  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait';
 }
 
 /** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */

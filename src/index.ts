@@ -7,6 +7,7 @@ export {
   type JobMachineContext,
   type JobState,
   jobMachine,
+  STORED_STATES,
 } from '../machines/job.js';
 export {
   type PolicyDecision,
@@ -24,16 +25,25 @@ export {
   type LinearBackoff,
 } from './backoff.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
-export type { EnqueueOptions, EnqueueSpec } from './enqueue.js';
 export {
+  type EnqueueOptions,
+  type EnqueueSpec,
+  KEY_MAX_LENGTH,
+  KEY_MODES,
+  type KeyMode,
+} from './enqueue.js';
+export {
+  DuplicateJobError,
   InvalidTransitionError,
   JobchartError,
+  JobNotFoundError,
   RuntimeStateError,
   SchemaNotMigratedError,
   SchemaTooNewError,
   TimeoutError,
   UnknownTaskError,
   ValidationError,
+  WaitTimeoutError,
 } from './errors.js';
 export type {
   CrashEvent,
@@ -45,6 +55,7 @@ export type {
 } from './events.js';
 export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './exceptions.js';
 export type { AttemptError, Job } from './job-row.js';
+export { FINISHED_STATES, type WaitForOptions } from './job-waiter.js';
 export type { Logger } from './logger.js';
 export type { RuntimeOptions } from './options.js';
 export {
@@ -56,4 +67,5 @@ export {
   type StartOptions,
 } from './runtime.js';
 export type { Queryable } from './storage.js';
+export type { SubscribeOptions, TransitionSubscription } from './subscription.js';
 export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './tasks.js';

@@ -6,17 +6,20 @@ import { CompletionWriter } from './completions.js';
 import { Dispatcher } from './dispatcher.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from './enqueue.js';
 import { JobchartError, RuntimeStateError, UnknownTaskError, ValidationError } from './errors.js';
-import { RuntimeEvents } from './events.js';
+import { type RuntimeErrorEvent, RuntimeEvents } from './events.js';
 import { toPolicyLogic } from './exceptions.js';
 import type { Job } from './job-row.js';
+import { JobWaiter, type WaitForOptions } from './job-waiter.js';
+import { insertJobs } from './keyed-enqueue.js';
 import { Listener } from './listener.js';
 import { type Logger, redactConnectionString } from './logger.js';
 import { assertMigrated, loadMigrations, migrate } from './migrator.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { toOutcome } from './outcome.js';
-import { notifyChannel } from './schema-name.js';
+import { finishedChannel, notifyChannel } from './schema-name.js';
 import { type Queryable, Storage } from './storage.js';
-import type { TaskDefinition } from './tasks.js';
+import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
+import { type TaskDefinition, validateInteger } from './tasks.js';
 import { planTransition, sourcesOf, targetOf } from './transitions.js';
 import { Waker } from './waker.js';
 
@@ -66,6 +69,9 @@ export class Runtime {
   private readonly dispatcher: Dispatcher;
   private readonly waker: Waker;
   private readonly listener: Listener | null;
+  private readonly waiter: JobWaiter;
+  // stopped aborts once the runtime has closed its connections; it ends every subscription.
+  private readonly stopped = new AbortController();
   private readonly policy: AnyActorLogic;
   private phaseNow: RuntimePhase = 'created';
   private schemaChecked: Promise<void> | null = null;
@@ -99,6 +105,10 @@ export class Runtime {
       tasks: o.tasks,
       maxRunningJobs: o.maxRunningJobs,
       prefetch: o.prefetch,
+      queueLimits: o.queueLimits,
+      expiredState: targetOf('EXPIRE'),
+      onExpired: (ids) =>
+        void this.storage.notifyFinished(ids).catch((error) => this.reportError(error, 'complete')),
       consumerId: this.consumerId,
       policy: this.policy,
       inspect: o.inspect,
@@ -125,6 +135,18 @@ export class Runtime {
             this.logger,
           )
         : null;
+    this.waiter = new JobWaiter({
+      connectionConfig: o.connectionConfig,
+      channel: o.listen ? finishedChannel(o.schema) : null,
+      read: async (id) => {
+        await this.ensureSchema();
+        return this.storage.jobGet(id);
+      },
+      clock: o.clock,
+      pollIntervalMs: o.pollIntervalMs,
+      logger: this.logger,
+      onError: (error, during) => this.reportError(error, during),
+    });
   }
 
   /** phase is where the runtime is in its life. */
@@ -170,24 +192,41 @@ export class Runtime {
     }
   }
 
-  /** enqueue validates and inserts one job (in the caller's transaction when `options.client` is given). */
+  /**
+   * enqueue validates and inserts one job (in the caller's transaction when `options.client` is
+   * given). With a key, `options.mode` says what happens if a live job already has it.
+   */
   async enqueue(task: string, payload?: unknown, options: EnqueueOptions = {}): Promise<Job> {
-    const now = this.options.clock.now();
-    const row = prepareJob({ ...options, task, payload }, now, this.lookupTask);
-    await this.ensureSchema();
-    const [job] = await this.storage.jobsInsert([row], this.consumerId, now, options.client);
-    this.events.emitTransition(job as Job, null, 'ENQUEUE', now);
+    const { client, ...spec } = options;
+    const [job] = await this.insert([{ ...spec, task, payload }], client, '');
     return job as Job;
   }
 
-  /** enqueueMany validates every job first, then inserts them all in one statement. */
+  /** enqueueMany validates every job first, then inserts them all (one statement when none has a key). */
   async enqueueMany(specs: readonly EnqueueSpec[], options: { client?: Queryable } = {}): Promise<Job[]> {
     if (!Array.isArray(specs)) throw new ValidationError('jobs', 'an array of { task, payload, ... }', specs);
+    return this.insert(specs, options.client, 'jobs');
+  }
+
+  private async insert(specs: readonly EnqueueSpec[], client: Queryable | undefined, field: string) {
     const now = this.options.clock.now();
-    const rows = specs.map((spec, i) => prepareJob(spec, now, this.lookupTask, `jobs[${i}].`));
+    const rows = specs.map((spec, i) =>
+      prepareJob(spec, now, this.lookupTask, field ? `${field}[${i}].` : ''),
+    );
     await this.ensureSchema();
-    const jobs = await this.storage.jobsInsert(rows, this.consumerId, now, options.client);
-    for (const job of jobs) this.events.emitTransition(job, null, 'ENQUEUE', now);
+    const { jobs, created, replaced } = await insertJobs(rows, {
+      storage: this.storage,
+      connect: () => this.pool.connect(),
+      createdBy: this.consumerId,
+      now,
+      client,
+    });
+    const replacedJobs = new Map(replaced.map((r) => [r.job, r.from]));
+    for (const job of jobs) {
+      const from = replacedJobs.get(job);
+      if (from !== undefined) this.events.emitTransition(job, from, 'REPLACE', now);
+      else if (created.has(job)) this.events.emitTransition(job, null, 'ENQUEUE', now);
+    }
     return jobs;
   }
 
@@ -197,6 +236,38 @@ export class Runtime {
     if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ValidationError('id', 'a positive integer job id', id);
     await this.ensureSchema();
     return this.storage.jobGet(text);
+  }
+
+  /**
+   * subscribe iterates over the job transitions of this runtime that match `options` (task and/or
+   * target states): `for await (const e of runtime.subscribe({ states: ['failed'] })) …`. It listens
+   * only while iterated, buffers what arrives between steps without bound, and ends when the runtime
+   * stops or `options.signal` aborts. See TransitionSubscription.
+   */
+  subscribe(options: SubscribeOptions = {}): TransitionSubscription {
+    return new TransitionSubscription(this.events, options, this.stopped.signal);
+  }
+
+  /**
+   * waitFor resolves with the job once it is finished (succeeded, failed, cancelled or expired),
+   * whichever process works it. It rejects with a JobNotFoundError if the job does not exist or is
+   * deleted while waited for (`removed` is then true), a WaitTimeoutError after `options.timeoutMs` of
+   * the runtime's clock, and a RuntimeStateError if the runtime stops first. See JobWaiter.
+   */
+  waitFor(id: string | number, options: WaitForOptions = {}): Promise<Job> {
+    try {
+      const text = String(id);
+      if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ValidationError('id', 'a positive integer job id', id);
+      const timeoutMs =
+        options.timeoutMs === undefined
+          ? null
+          : validateInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+      if (this.stopping || this.phaseNow === 'stopped')
+        throw new RuntimeStateError(`waitFor: expected a running runtime, it is ${this.phaseNow}`);
+      return this.waiter.wait(text, timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** health reports the runtime's phase, connection and load. */
@@ -239,6 +310,8 @@ export class Runtime {
   }
 
   private async closeConnections(): Promise<void> {
+    this.stopped.abort();
+    await this.waiter.close();
     await this.listener?.stop();
     if (this.ownsPool) await this.pool.end().catch(() => undefined);
   }
@@ -299,7 +372,7 @@ export class Runtime {
     this.events.emit('runtime:crashed', { error, jobId: job.id });
   }
 
-  private reportError(error: unknown, during: 'claim' | 'listen'): void {
+  private reportError(error: unknown, during: RuntimeErrorEvent['during']): void {
     this.logger.warn({ err: error, during }, `${during} failed; will retry`);
     this.events.emit('runtime:error', { error, during });
   }

@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import type { JobEventType, JobState } from '../machines/job.js';
 import { type AttemptError, type Job, type JobRow, toJob } from './job-row.js';
-import { finishedChannel, quoteIdent } from './schema-name.js';
+import { finishedChannel, notifyChannel, quoteIdent } from './schema-name.js';
+
+// LIVE_STATES are the states in which a job holds its key (jobs_live_key_idx's predicate).
+const LIVE_STATES = `'not_started', 'running', 'retry', 'interrupted'`;
 
 // NOTIFY_PAYLOAD_MAX keeps a notification under PostgreSQL's 8000-byte payload limit.
 const NOTIFY_PAYLOAD_MAX = 7900;
@@ -18,6 +21,8 @@ export interface NewJob {
   runAt: Date | null;
   maxAttempts: number;
   key: string | null;
+  /** mode is what to do about a live job with the same key (see EnqueueOptions.mode). */
+  mode: 'new' | 'ignore_if_exists' | 'reschedule';
   expiresAt: Date | null;
 }
 
@@ -97,6 +102,7 @@ export class Storage {
   private readonly schema: string;
   private readonly jobs: string;
   private readonly finishedChannel: string;
+  private readonly jobsChannel: string;
 
   constructor(
     private readonly db: Queryable,
@@ -106,6 +112,7 @@ export class Storage {
     this.schema = quoteIdent(schema);
     this.jobs = `${this.schema}.jobs`;
     this.finishedChannel = finishedChannel(schema);
+    this.jobsChannel = notifyChannel(schema);
     // The claim is a function in the schema (migrations/0001) so that it can run with sorting switched
     // off: the plan must walk the claim index in order whatever the table's statistics say.
     this.claimSql = `SELECT * FROM ${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`;
@@ -115,7 +122,10 @@ export class Storage {
   private readonly claimSql: string;
   private readonly claimQueueSql: string;
 
-  /** jobsInsert inserts any number of jobs in one statement (one round trip) and returns them in order. */
+  /**
+   * jobsInsert inserts any number of jobs in one statement (one round trip) and returns them in order.
+   * A key a live job already holds fails the whole statement (unique violation on jobs_live_key_idx).
+   */
   async jobsInsert(
     jobs: readonly NewJob[],
     createdBy: string,
@@ -123,33 +133,99 @@ export class Storage {
     client: Queryable = this.db,
   ): Promise<Job[]> {
     if (jobs.length === 0) return [];
-    const result = await client.query<{ id: string }>(
-      `INSERT INTO ${this.jobs}
+    const result = await client.query<{ id: string }>(this.insertSql(''), insertValues(jobs, createdBy, now));
+    // Identity ids follow insertion order (ORDER BY t.n), so sorted ids pair with the input in order.
+    // Only ids travel back: everything else about a new job is known here, and parsing it back would
+    // cost more than building it.
+    const ids = result.rows.map((row) => row.id).sort(compareIds);
+    return jobs.map((job, i) => newJobRow(job, ids[i] as string, createdBy, now));
+  }
+
+  /**
+   * jobsInsertUnlessKeyLive inserts the keyed jobs whose key no live job holds, in one statement, and
+   * returns the inserted ones by key; the others are skipped (ON CONFLICT DO NOTHING).
+   */
+  async jobsInsertUnlessKeyLive(
+    jobs: readonly NewJob[],
+    createdBy: string,
+    now: Date,
+    client: Queryable,
+  ): Promise<Map<string, Job>> {
+    const inserted = new Map<string, Job>();
+    if (jobs.length === 0) return inserted;
+    const result = await client.query<{ id: string; key: string }>(
+      this.insertSql(`ON CONFLICT (key) WHERE key IS NOT NULL AND state IN (${LIVE_STATES}) DO NOTHING`),
+      insertValues(jobs, createdBy, now),
+    );
+    const idByKey = new Map(result.rows.map((row) => [row.key, row.id]));
+    for (const job of jobs) {
+      const id = idByKey.get(job.key as string);
+      if (id !== undefined) inserted.set(job.key as string, newJobRow(job, id, createdBy, now));
+    }
+    return inserted;
+  }
+
+  /** jobsLiveByKeys reads the live jobs holding any of `keys`. */
+  async jobsLiveByKeys(keys: readonly string[], client: Queryable = this.db): Promise<Job[]> {
+    const result = await client.query<JobRow>(
+      `SELECT * FROM ${this.jobs} WHERE key = ANY($1::text[]) AND state IN (${LIVE_STATES})`,
+      [keys],
+    );
+    return result.rows.map(toJob);
+  }
+
+  /**
+   * jobReplace gives a waiting job a new specification (the machine's REPLACE: `to` with `attempts`),
+   * only if it is still in `from`; returns the job as written, or null if it had moved on.
+   */
+  async jobReplace(
+    id: string,
+    from: JobState,
+    change: { to: JobState; attempts: number },
+    job: NewJob,
+    now: Date,
+    client: Queryable,
+  ): Promise<Job | null> {
+    const result = await client.query<JobRow>(
+      `UPDATE ${this.jobs}
+          SET task = $3, queue = $4, payload = $5::jsonb, priority = $6, run_at = $7, max_attempts = $8,
+              expires_at = $9, state = $10, attempts = $11, last_error = NULL, updated_at = $12
+        WHERE id = $1 AND state = $2
+       RETURNING *`,
+      [
+        id,
+        from,
+        job.task,
+        job.queue,
+        job.payloadJson,
+        job.priority,
+        job.runAt,
+        job.maxAttempts,
+        job.expiresAt,
+        change.to,
+        change.attempts,
+        now,
+      ],
+    );
+    const row = result.rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  /** notifyJobsChanged wakes listening workers, as an insert does, after an update made jobs due. */
+  async notifyJobsChanged(client: Queryable = this.db): Promise<void> {
+    await client.query('SELECT pg_notify($1, $2)', [this.jobsChannel, '']);
+  }
+
+  private insertSql(onConflict: string): string {
+    return `INSERT INTO ${this.jobs}
          (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at)
        SELECT t.task, t.queue, t.payload::jsonb, t.priority, t.run_at, t.max_attempts, t.key, t.expires_at, $9, $10, $9
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[],
                      $8::timestamptz[]) WITH ORDINALITY
               AS t(task, queue, payload, priority, run_at, max_attempts, key, expires_at, n)
         ORDER BY t.n
-       RETURNING id`,
-      [
-        jobs.map((j) => j.task),
-        jobs.map((j) => j.queue),
-        jobs.map((j) => j.payloadJson),
-        jobs.map((j) => j.priority),
-        jobs.map((j) => j.runAt),
-        jobs.map((j) => j.maxAttempts),
-        jobs.map((j) => j.key),
-        jobs.map((j) => j.expiresAt),
-        now,
-        createdBy,
-      ],
-    );
-    // Identity ids follow insertion order (ORDER BY t.n), so sorted ids pair with the input in order.
-    // Only ids travel back: everything else about a new job is known here, and parsing it back would
-    // cost more than building it.
-    const ids = result.rows.map((row) => row.id).sort(compareIds);
-    return jobs.map((job, i) => newJobRow(job, ids[i] as string, createdBy, now));
+       ${onConflict}
+       RETURNING id, key`;
   }
 
   /**
@@ -314,6 +390,21 @@ export class Storage {
   private claimableList(): string {
     return this.claim.from.map((state) => `'${state}'`).join(', ');
   }
+}
+
+function insertValues(jobs: readonly NewJob[], createdBy: string, now: Date): unknown[] {
+  return [
+    jobs.map((j) => j.task),
+    jobs.map((j) => j.queue),
+    jobs.map((j) => j.payloadJson),
+    jobs.map((j) => j.priority),
+    jobs.map((j) => j.runAt),
+    jobs.map((j) => j.maxAttempts),
+    jobs.map((j) => j.key),
+    jobs.map((j) => j.expiresAt),
+    now,
+    createdBy,
+  ];
 }
 
 function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
