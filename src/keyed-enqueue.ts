@@ -84,8 +84,10 @@ async function insertKeyed(
   const replaced: InsertedJobs['replaced'] = [];
   const strict = rows.filter((row) => row.key === null || row.mode === 'new');
   const jobs = await storage.jobsInsert(strict, createdBy, now, client);
-  strict.forEach((row, i) => byRow.set(row, jobs[i] as Job));
-  for (const job of jobs) created.add(job);
+  strict.forEach((row, i) => {
+    byRow.set(row, jobs[i] as Job);
+    created.add(jobs[i] as Job);
+  });
   let pending = rows.filter((row) => row.key !== null && row.mode !== 'new');
   for (let round = 0; pending.length > 0; round++) {
     if (round === RACE_ROUNDS) {
