@@ -5,15 +5,17 @@ import type { PolicyDecision } from '../machines/policy.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import type { Clock } from './clock.js';
 import type { CompletionWriter } from './completions.js';
-import { TimeoutError } from './errors.js';
+import { InvalidResultError, JobCancelledError, TimeoutError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { decide } from './exceptions.js';
+import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
 import { JobActors } from './job-actors.js';
 import type { Job } from './job-row.js';
 import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
 import { PrefetchSizer } from './prefetch.js';
+import type { ProgressWriter } from './progress.js';
 import type { ClaimedJob, Outcome, Storage } from './storage.js';
 import type { JobContext, TaskDefinition } from './tasks.js';
 import { type JobActor, sendPlanned } from './transitions.js';
@@ -33,6 +35,8 @@ export interface DispatcherDeps {
   queueLimits: ReadonlyMap<string, number>;
   /** expiredState is the state a claim leaves a job in when its expiry had passed (the machine's EXPIRE). */
   expiredState: JobState;
+  /** progress persists what handlers report through ctx.progress. */
+  progress: ProgressWriter;
   /** onExpired is told the ids of jobs a claim expired, so that waiting processes hear of them. */
   onExpired(ids: string[]): void;
   consumerId: string;
@@ -56,6 +60,8 @@ export interface RunningJob {
   controller: AbortController | null;
   /** abortReason is kept so that a signal first asked for after the abort is born aborted. */
   abortReason?: unknown;
+  /** cancelReason is set when someone cancelled the job while it ran: it then ends cancelled. */
+  cancelReason?: string;
 }
 
 function controllerOf(entry: RunningJob): AbortController {
@@ -70,6 +76,9 @@ function abortEntry(entry: RunningJob, reason: unknown): void {
   entry.abortReason = reason;
   entry.controller?.abort(reason);
 }
+
+/** RESULT_MAX_BYTES bounds a stored result: results are for small summaries, not for data. */
+export const RESULT_MAX_BYTES = 1_000_000;
 
 type AttemptResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -147,6 +156,31 @@ export class Dispatcher {
     this.accepting = false;
     this.discardOutcomes = true;
     for (const entry of this.running.values()) abortEntry(entry, reason);
+  }
+
+  /**
+   * cancelRunning cancels a job this runtime is running: its AbortSignal fires with a
+   * JobCancelledError and, however its handler ends, the job ends cancelled. A job waiting in the
+   * local queue is taken out and ends cancelled at once. Returns false if this runtime does not hold it.
+   */
+  cancelRunning(jobId: string, reason: string): boolean {
+    const entry = this.running.get(jobId);
+    if (entry) {
+      if (entry.cancelReason === undefined) {
+        entry.cancelReason = reason;
+        abortEntry(entry, new JobCancelledError(jobId, reason));
+      }
+      return true;
+    }
+    const waiting = this.prefetched.findIndex((claimed) => claimed.job.id === jobId);
+    if (waiting === -1) return false;
+    const [claimed] = this.prefetched.splice(waiting, 1) as [ClaimedJob];
+    this.holdInQueue(claimed.job.queue, -1);
+    const actor = this.actors.start(claimed.job);
+    const cancelled: RunningJob = { job: claimed.job, actor, controller: null, cancelReason: reason };
+    this.running.set(jobId, cancelled);
+    this.write(cancelled, this.outcome(cancelled, { type: 'CANCEL' }, { error: reason }), null);
+    return true;
   }
 
   /**
@@ -332,7 +366,7 @@ export class Dispatcher {
   }
 
   private contextFor(entry: RunningJob): JobContext {
-    const { logger } = this.deps;
+    const { logger, progress } = this.deps;
     let jobLogger: Logger | undefined;
     return {
       job: entry.job,
@@ -344,6 +378,7 @@ export class Dispatcher {
         jobLogger ??= logger.child({ jobId: entry.job.id, task: entry.job.task });
         return jobLogger;
       },
+      progress: (completed, total) => progress.report(entry.job, completed, total),
     };
   }
 
@@ -354,17 +389,31 @@ export class Dispatcher {
       this.forget(entry);
       return;
     }
+    let failure: unknown = attempt.ok ? undefined : attempt.error;
     try {
-      const success = attempt.ok ? this.succeeded(entry, attempt.value) : null;
-      if (success) {
-        this.write(entry, success, null);
+      const progressJson = this.deps.progress.take(entry.job.id);
+      if (entry.cancelReason !== undefined) {
+        // Cancelled while it ran: whatever the handler made of its aborted signal, the job ends cancelled.
+        this.write(
+          entry,
+          this.outcome(entry, { type: 'CANCEL' }, { error: entry.cancelReason, progressJson }),
+          null,
+        );
         return;
+      }
+      if (attempt.ok) {
+        const settled = this.settled(entry, attempt.value, progressJson);
+        if (!(settled instanceof InvalidResultError)) {
+          this.write(entry, settled, null);
+          return;
+        }
+        failure = settled;
       }
     } catch (error) {
       this.concludeFailed(entry, error);
       return;
     }
-    this.failed(entry, task, attempt.ok ? undefined : attempt.error).then(
+    this.failed(entry, task, failure).then(
       (decided) => this.write(entry, decided.outcome, 'crash' in decided ? { error: decided.crash } : null),
       (error) => this.concludeFailed(entry, error),
     );
@@ -380,17 +429,52 @@ export class Dispatcher {
     this.actors.stop(entry.actor);
   }
 
-  // succeeded returns null when the result cannot be stored, so the attempt takes the failure path.
-  private succeeded(entry: RunningJob, value: unknown): Outcome | null {
+  // settled turns what a handler returned into its outcome: a handler outcome (rerun, remove,
+  // cancel, fail) or a result to store; a result that cannot be stored sends the attempt down the
+  // failure path instead.
+  private settled(
+    entry: RunningJob,
+    value: unknown,
+    progressJson: string | null,
+  ): Outcome | InvalidResultError {
+    if (isHandlerOutcome(value)) return this.fromHandlerOutcome(entry, value, progressJson);
     let resultJson: string | null = null;
     if (value !== undefined) {
       try {
         resultJson = toJsonText(value, 'result');
-      } catch {
-        return null;
+      } catch (error) {
+        return new InvalidResultError(entry.job.id, 'a JSON-serializable result', error);
+      }
+      if (resultJson.length * 3 > RESULT_MAX_BYTES && Buffer.byteLength(resultJson) > RESULT_MAX_BYTES) {
+        return new InvalidResultError(entry.job.id, `a result of at most ${RESULT_MAX_BYTES} bytes of JSON`);
       }
     }
-    return this.outcome(entry, { type: 'SUCCEED' }, { resultJson });
+    return this.outcome(entry, { type: 'SUCCEED' }, { resultJson, progressJson });
+  }
+
+  private fromHandlerOutcome(
+    entry: RunningJob,
+    returned: HandlerOutcome,
+    progressJson: string | null,
+  ): Outcome {
+    switch (returned.kind) {
+      case 'rerun':
+        return this.outcome(entry, { type: 'RERUN' }, { runAt: returned.runAt, progressJson });
+      case 'rerunAfter': {
+        const runAt = new Date(this.deps.clock.now().getTime() + returned.delayMs);
+        return this.outcome(entry, { type: 'RERUN' }, { runAt, progressJson });
+      }
+      case 'remove': {
+        const outcome = this.outcome(entry, { type: 'SUCCEED' }, { remove: true, progressJson });
+        // The row goes once it has succeeded: the machine must allow REMOVE from there too.
+        sendPlanned(entry.actor, { ...entry.job, state: outcome.to }, { type: 'REMOVE' });
+        return outcome;
+      }
+      case 'cancel':
+        return this.outcome(entry, { type: 'CANCEL' }, { error: returned.reason, progressJson });
+      case 'fail':
+        return this.outcome(entry, { type: 'FAIL' }, { error: returned.reason, progressJson });
+    }
   }
 
   // failed asks the policy what to do. A crash gives the job back (RELEASE, attempt refunded, error
@@ -401,7 +485,7 @@ export class Dispatcher {
     error: unknown,
   ): Promise<{ outcome: Outcome } | { outcome: Outcome; crash: unknown }> {
     const { job } = entry;
-    const cause = error ?? new TypeError(`job ${job.id}: the handler's result is not JSON-serializable`);
+    const cause = error ?? new Error(`job ${job.id}: the attempt failed without an error`);
     let decision: PolicyDecision;
     try {
       decision = await decide(this.deps.policy, {
@@ -470,6 +554,10 @@ export class Dispatcher {
     job.lockedAt = null;
     job.updatedAt = at;
     this.deps.events.emitTransition(job, outcome.from, outcome.event, at);
+    if (outcome.remove) {
+      job.state = 'removed';
+      this.deps.events.emitTransition(job, outcome.to, 'REMOVE', at);
+    }
   }
 }
 

@@ -166,3 +166,23 @@ export class DuplicateJobError extends JobchartError {
     this.jobId = jobId;
   }
 }
+
+/** InvalidResultError is a handler's return value that cannot be stored as the job's result. */
+export class InvalidResultError extends JobchartError {
+  /** jobId is the job whose handler returned it. */
+  readonly jobId: string;
+  constructor(jobId: string, expected: string, cause?: unknown) {
+    super('INVALID_RESULT', `job ${jobId}: expected the handler to return ${expected}`, { cause });
+    this.jobId = jobId;
+  }
+}
+
+/** JobCancelledError is the reason a cancelled running job's AbortSignal fires with. */
+export class JobCancelledError extends JobchartError {
+  /** jobId is the job that was cancelled. */
+  readonly jobId: string;
+  constructor(jobId: string, reason: string) {
+    super('JOB_CANCELLED', `job ${jobId}: cancelled while running (${reason})`);
+    this.jobId = jobId;
+  }
+}

@@ -28,6 +28,14 @@ export interface RuntimeErrorEvent {
   during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait';
 }
 
+/** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
+export interface ProgressEvent {
+  job: Job;
+  completed: number;
+  total: number;
+  at: Date;
+}
+
 /** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */
 export interface PolledEvent {
   claimed: number;
@@ -39,6 +47,7 @@ type StateEvents = { [S in JobState as `job:${S}`]: [TransitionEvent] };
 /** RuntimeEventMap lists every event a runtime emits and its argument. */
 export type RuntimeEventMap = StateEvents & {
   'job:transition': [TransitionEvent];
+  'job:progress': [ProgressEvent];
   'runtime:crashed': [CrashEvent];
   'runtime:error': [RuntimeErrorEvent];
   'runtime:polled': [PolledEvent];

@@ -15,6 +15,7 @@ export {
   type PolicyMachine,
   policyMachine,
 } from '../machines/policy.js';
+export type { JobPage, ListJobsOptions } from './admin.js';
 export {
   type Backoff,
   type BackoffFunction,
@@ -25,6 +26,7 @@ export {
   type LinearBackoff,
 } from './backoff.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
+export { RESULT_MAX_BYTES } from './dispatcher.js';
 export {
   type EnqueueOptions,
   type EnqueueSpec,
@@ -34,7 +36,9 @@ export {
 } from './enqueue.js';
 export {
   DuplicateJobError,
+  InvalidResultError,
   InvalidTransitionError,
+  JobCancelledError,
   JobchartError,
   JobNotFoundError,
   RuntimeStateError,
@@ -48,16 +52,27 @@ export {
 export type {
   CrashEvent,
   PolledEvent,
+  ProgressEvent,
   RuntimeErrorEvent,
   RuntimeEventMap,
   RuntimeEvents,
   TransitionEvent,
 } from './events.js';
 export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './exceptions.js';
+export {
+  cancel,
+  fail,
+  type HandlerOutcome,
+  isHandlerOutcome,
+  remove,
+  rerunAfter,
+  rerunAt,
+} from './handler-outcomes.js';
 export type { AttemptError, Job } from './job-row.js';
 export { FINISHED_STATES, type WaitForOptions } from './job-waiter.js';
 export type { Logger } from './logger.js';
 export type { RuntimeOptions } from './options.js';
+export { type JobProgress, PROGRESS_WRITE_INTERVAL_MS } from './progress.js';
 export {
   createRuntime,
   Runtime,

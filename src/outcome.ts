@@ -8,6 +8,7 @@ export interface OutcomeExtras {
   error?: string;
   resultJson?: string | null;
   remove?: boolean;
+  progressJson?: string | null;
 }
 
 /** toOutcome turns a change the machine planned for a held job into the row the writer applies. */
@@ -29,5 +30,6 @@ export function toOutcome(
     resultJson: extras.resultJson ?? null,
     finished,
     remove: extras.remove ?? false,
+    progressJson: extras.progressJson ?? null,
   };
 }

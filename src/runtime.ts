@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { AnyActorLogic } from 'xstate';
+import { JobAdmin, type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
 import { CompletionWriter } from './completions.js';
 import { Dispatcher } from './dispatcher.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from './enqueue.js';
@@ -16,8 +17,9 @@ import { type Logger, redactConnectionString } from './logger.js';
 import { assertMigrated, loadMigrations, migrate } from './migrator.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { toOutcome } from './outcome.js';
+import { ProgressWriter } from './progress.js';
 import { finishedChannel, notifyChannel } from './schema-name.js';
-import { type Queryable, Storage } from './storage.js';
+import { CANCEL_PREFIX, type Queryable, Storage } from './storage.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 import { type TaskDefinition, validateInteger } from './tasks.js';
 import { planTransition, sourcesOf, targetOf } from './transitions.js';
@@ -77,6 +79,8 @@ export class Runtime {
   private schemaChecked: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private lastPollAt: Date | null = null;
+  private readonly progress: ProgressWriter;
+  private readonly admin: JobAdmin;
 
   constructor(options: RuntimeOptions) {
     this.options = resolveOptions(options);
@@ -96,7 +100,11 @@ export class Runtime {
       this.logger,
       (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
     );
+    this.progress = new ProgressWriter(this.storage, this.consumerId, o.clock, this.events, (error) =>
+      this.reportError(error, 'complete'),
+    );
     this.dispatcher = new Dispatcher({
+      progress: this.progress,
       storage: this.storage,
       completions: this.completions,
       clock: o.clock,
@@ -121,6 +129,12 @@ export class Runtime {
       },
       onClaimError: (error) => this.reportError(error, 'claim'),
     });
+    this.admin = new JobAdmin({
+      storage: this.storage,
+      clock: o.clock,
+      events: this.events,
+      cancelHeld: (id, reason) => this.dispatcher.cancelRunning(id, reason),
+    });
     this.waker = new Waker(o.clock, o.pollIntervalMs, () => this.dispatcher.wake());
     this.listener =
       this.isWorker && o.listen
@@ -128,7 +142,14 @@ export class Runtime {
             o.connectionConfig,
             notifyChannel(o.schema),
             {
-              onNotify: () => this.dispatcher.wake(),
+              onNotify: (payload) => {
+                if (payload.startsWith(CANCEL_PREFIX)) {
+                  this.dispatcher.cancelRunning(
+                    payload.slice(CANCEL_PREFIX.length),
+                    'cancelled by an operator',
+                  );
+                } else this.dispatcher.wake();
+              },
               onConnected: () => this.dispatcher.wake(),
               onDisconnected: (error) => this.reportError(error, 'listen'),
             },
@@ -232,10 +253,42 @@ export class Runtime {
 
   /** getJob reads a job by id; null if there is none. */
   async getJob(id: string | number): Promise<Job | null> {
-    const text = String(id);
-    if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ValidationError('id', 'a positive integer job id', id);
+    const text = validateJobId(id);
     await this.ensureSchema();
     return this.storage.jobGet(text);
+  }
+
+  /** listJobs pages through jobs by state, task, queue and key, newest first. */
+  async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
+    await this.ensureSchema();
+    return this.admin.listJobs(options);
+  }
+
+  /**
+   * cancel ends an unfinished job: a waiting one at once; a running one (here or in another process)
+   * has its AbortSignal fired and ends cancelled when its handler returns. Refused for finished jobs.
+   */
+  async cancel(id: string | number, reason?: string): Promise<Job> {
+    await this.ensureSchema();
+    return this.admin.cancel(validateJobId(id), reason);
+  }
+
+  /** retry runs a failed, cancelled or expired job again now, with fresh attempts. */
+  async retry(id: string | number): Promise<Job> {
+    await this.ensureSchema();
+    return this.admin.retry(validateJobId(id));
+  }
+
+  /** reschedule moves a waiting job to `runAt` (null parks it). */
+  async reschedule(id: string | number, runAt: Date | null): Promise<Job> {
+    await this.ensureSchema();
+    return this.admin.reschedule(validateJobId(id), runAt);
+  }
+
+  /** remove deletes a job that is not running. */
+  async remove(id: string | number): Promise<Job> {
+    await this.ensureSchema();
+    return this.admin.remove(validateJobId(id));
   }
 
   /**
@@ -295,6 +348,7 @@ export class Runtime {
     await this.dispatcher.stopClaiming();
     await this.releasePrefetched();
     await this.dispatcher.idle();
+    await this.progress.stop();
     await this.completions.drained();
     await this.closeConnections();
     this.phaseNow = wasCrashed ? 'crashed' : 'stopped';

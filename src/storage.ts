@@ -3,6 +3,17 @@ import type { JobEventType, JobState } from '../machines/job.js';
 import { type AttemptError, type Job, type JobRow, toJob } from './job-row.js';
 import { finishedChannel, notifyChannel, quoteIdent } from './schema-name.js';
 
+/** CANCEL_PREFIX starts a jobs-channel payload that asks the runtime running a job to cancel it. */
+export const CANCEL_PREFIX = 'cancel:';
+
+/** JobFilter narrows listJobs; every given field must match. */
+export interface JobFilter {
+  states?: readonly JobState[];
+  task?: string;
+  queue?: string;
+  key?: string;
+}
+
 // LIVE_STATES are the states in which a job holds its key (jobs_live_key_idx's predicate).
 const LIVE_STATES = `'not_started', 'running', 'retry', 'interrupted'`;
 
@@ -44,6 +55,8 @@ export interface Outcome {
   finished: boolean;
   /** remove deletes the row instead of writing the finished state (the handler returned `remove()`). */
   remove: boolean;
+  /** progressJson is the job's last progress report not yet written, if any. */
+  progressJson: string | null;
 }
 
 /** ClaimTransition is the claim as the job machine defines it: the states it leaves and the one it enters. */
@@ -297,6 +310,7 @@ export class Storage {
         result: o.resultJson,
         finished: o.finished,
         remove: o.remove,
+        progress: o.progressJson,
       })),
     );
     // One statement updates the kept jobs, deletes the removed ones (disjoint rows), and announces
@@ -306,7 +320,7 @@ export class Storage {
       `WITH v AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb)
              AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
-                  error text, result text, finished boolean, remove boolean)),
+                  error text, result text, finished boolean, remove boolean, progress text)),
        kept AS (
          UPDATE ${this.jobs} AS j SET
             state = v.to_state,
@@ -316,6 +330,7 @@ export class Storage {
             errors = CASE WHEN v.error IS NULL THEN j.errors
                      ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
             result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
+            progress = CASE WHEN v.progress IS NULL THEN j.progress ELSE v.progress::jsonb END,
             finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
             locked_by = NULL,
             locked_at = NULL,
@@ -342,6 +357,24 @@ export class Storage {
     const written = new Set<string>();
     for (const row of result.rows) if (row.id !== null) written.add(row.id);
     return written;
+  }
+
+  /** jobsWriteProgress stores the latest progress of running jobs this consumer holds at that attempt. */
+  async jobsWriteProgress(
+    entries: readonly { jobId: string; attempt: number; progressJson: string }[],
+    consumerId: string,
+    now: Date,
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE ${this.jobs} AS j SET progress = v.progress::jsonb, updated_at = $3
+         FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, progress text)
+        WHERE j.id = v.id AND j.attempts = v.attempt AND j.locked_by = $2 AND j.state = '${this.claim.to}'`,
+      [
+        JSON.stringify(entries.map((e) => ({ id: e.jobId, attempt: e.attempt, progress: e.progressJson }))),
+        consumerId,
+        now,
+      ],
+    );
   }
 
   /** notifyFinished announces jobs that reached a finished state outside an outcome batch. */
@@ -378,6 +411,73 @@ export class Storage {
       [now, tasks],
     );
     return result.rows[0]?.run_at ?? null;
+  }
+
+  /**
+   * jobWrite applies an operator's change the machine planned (`to`, `attempts`) to a job that is not
+   * running, only if it is still in `from`; returns the job as written, or null if it had moved on.
+   * `runAt` undefined keeps the job's run_at; `finished` stamps finished_at; `error` becomes last_error.
+   */
+  async jobWrite(
+    id: string,
+    from: JobState,
+    change: { to: JobState; attempts: number; runAt?: Date | null; finished: boolean; error?: string },
+    now: Date,
+  ): Promise<Job | null> {
+    const result = await this.db.query<JobRow>(
+      `UPDATE ${this.jobs}
+          SET state = $3, attempts = $4, run_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE run_at END,
+              finished_at = CASE WHEN $7::boolean THEN $8::timestamptz END, last_error = COALESCE($9, last_error),
+              locked_by = NULL, locked_at = NULL, updated_at = $8
+        WHERE id = $1 AND state = $2
+       RETURNING *`,
+      [
+        id,
+        from,
+        change.to,
+        change.attempts,
+        change.runAt !== undefined,
+        change.runAt ?? null,
+        change.finished,
+        now,
+        change.error ?? null,
+      ],
+    );
+    const row = result.rows[0];
+    return row ? toJob(row) : null;
+  }
+
+  /** jobDelete deletes a job only if it is still in `from`; returns whether it did. */
+  async jobDelete(id: string, from: JobState): Promise<boolean> {
+    const result = await this.db.query(`DELETE FROM ${this.jobs} WHERE id = $1 AND state = $2`, [id, from]);
+    return result.rowCount === 1;
+  }
+
+  /** notifyCancel asks whichever runtime runs job `id` to cancel it (see the jobs channel's payloads). */
+  async notifyCancel(id: string): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [this.jobsChannel, `${CANCEL_PREFIX}${id}`]);
+  }
+
+  /** jobsList reads jobs matching `filter`, newest first, after `cursor` (an id) if given. */
+  async jobsList(filter: JobFilter, limit: number, cursor: string | null): Promise<Job[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      values.push(value);
+      where.push(sql.replace('?', `$${values.length}`));
+    };
+    if (filter.states) add('state = ANY(?::text[])', filter.states);
+    if (filter.task !== undefined) add('task = ?', filter.task);
+    if (filter.queue !== undefined) add('queue = ?', filter.queue);
+    if (filter.key !== undefined) add('key = ?', filter.key);
+    if (cursor !== null) add('id < ?', cursor);
+    values.push(limit);
+    const result = await this.db.query<JobRow>(
+      `SELECT * FROM ${this.jobs} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY id DESC LIMIT $${values.length}`,
+      values,
+    );
+    return result.rows.map(toJob);
   }
 
   /** jobGet reads one job by id, or null. */

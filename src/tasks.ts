@@ -11,6 +11,11 @@ export interface JobContext<Payload = unknown> {
   readonly signal: AbortSignal;
   /** logger is a child logger carrying the job id and task. */
   readonly logger: Logger;
+  /**
+   * progress reports how far the job has come (0 <= completed <= total): emitted at once as
+   * `job:progress`, stored on the job at most every half second.
+   */
+  progress(completed: number, total: number): void;
 }
 
 /** TaskHandler does a job's work; what it returns is stored as the job's result, what it throws goes to the policy. */
