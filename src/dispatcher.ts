@@ -148,6 +148,19 @@ export class Dispatcher {
     await this.queue.onIdle();
   }
 
+  /** resumeClaiming undoes stopClaiming, for a runtime that paused to register again. */
+  resumeClaiming(): void {
+    this.accepting = true;
+  }
+
+  /**
+   * abortRunning fires the AbortSignal of every running job with `reason`; their outcomes are still
+   * written, and the guarded write refuses those whose jobs are no longer this runtime's.
+   */
+  abortRunning(reason: unknown): void {
+    for (const entry of this.running.values()) abortEntry(entry, reason);
+  }
+
   /**
    * abortAll fires the AbortSignal of every running job with `reason` and discards the outcomes of
    * attempts that end from now on: their jobs are about to be given back whole, not half-recorded.

@@ -186,3 +186,28 @@ export class JobCancelledError extends JobchartError {
     this.jobId = jobId;
   }
 }
+
+/** ShutdownError is the reason running jobs' AbortSignals fire with when `stop()` stops waiting for them. */
+export class ShutdownError extends JobchartError {
+  constructor(waitedMs: number | null) {
+    super(
+      'SHUTDOWN',
+      waitedMs === null
+        ? 'the runtime was stopped again: expected running jobs to be abandoned at once'
+        : `the runtime is stopping: expected running jobs to finish within ${waitedMs} ms`,
+    );
+  }
+}
+
+/** PresumedDeadError is the reason running jobs are aborted when other runtimes swept this one as dead. */
+export class PresumedDeadError extends JobchartError {
+  /** consumerId is this runtime's consumer id, whose jobs were taken back. */
+  readonly consumerId: string;
+  constructor(consumerId: string) {
+    super(
+      'PRESUMED_DEAD',
+      `consumer ${consumerId}: expected to be registered, but other runtimes presumed it dead and took its jobs back`,
+    );
+    this.consumerId = consumerId;
+  }
+}

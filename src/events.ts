@@ -25,7 +25,7 @@ export interface CrashEvent {
  */
 export interface RuntimeErrorEvent {
   error: unknown;
-  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait';
+  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait' | 'heartbeat' | 'sweep' | 'stop';
 }
 
 /** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
@@ -34,6 +34,19 @@ export interface ProgressEvent {
   completed: number;
   total: number;
   at: Date;
+}
+
+/** SweptEvent reports a sweep this runtime did: silent consumers deleted, their running jobs taken back. */
+export interface SweptEvent {
+  consumers: string[];
+  jobs: { id: string; state: JobState }[];
+  at: Date;
+}
+
+/** ConnectionEvent reports the LISTEN connection coming up or going down. */
+export interface ConnectionEvent {
+  at: Date;
+  error?: unknown;
 }
 
 /** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */
@@ -51,6 +64,10 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:crashed': [CrashEvent];
   'runtime:error': [RuntimeErrorEvent];
   'runtime:polled': [PolledEvent];
+  'runtime:swept': [SweptEvent];
+  'runtime:presumed-dead': [{ consumerId: string; at: Date }];
+  'runtime:connected': [ConnectionEvent];
+  'runtime:disconnected': [ConnectionEvent];
 };
 
 /** RuntimeEvents is the typed emitter behind `runtime.events`. */

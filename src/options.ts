@@ -40,6 +40,18 @@ export interface RuntimeOptions {
   queues?: Record<string, { concurrency: number }>;
   /** schema holding jobchart's tables (default "jobchart"). */
   schema?: string;
+  /** heartbeatIntervalMs is how often a worker proves it is alive and sweeps up after silent ones (default 5 s). */
+  heartbeatIntervalMs?: number;
+  /**
+   * consumerTimeoutMs is how long a worker may stay silent before others take its running jobs back
+   * (default 30 s; must exceed heartbeatIntervalMs).
+   */
+  consumerTimeoutMs?: number;
+  /**
+   * shutdownTimeoutMs is how long `stop()` lets running jobs finish before it aborts them and gives
+   * them back (default 30 s). A second `stop()` does not wait.
+   */
+  shutdownTimeoutMs?: number;
   /** logger, a pino logger (default: JSON to stdout at JOBCHART_LOG_LEVEL or info). */
   logger?: Logger;
   /** clock for every timestamp and delay (default the system clock; tests pass a SimulatedClock). */
@@ -65,6 +77,9 @@ export interface ResolvedOptions {
   maxRunningJobs: number;
   prefetch: number | 'auto';
   queueLimits: ReadonlyMap<string, number>;
+  heartbeatIntervalMs: number;
+  consumerTimeoutMs: number;
+  shutdownTimeoutMs: number;
   schema: string;
   logger: Logger;
   clock: Clock;
@@ -103,6 +118,13 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     clock: options.clock ?? new SystemClock(),
     onException: checkPolicy(options.onException),
     pollIntervalMs: validateInteger(options.pollIntervalMs ?? 1000, 'pollIntervalMs', 1, 3_600_000),
+    ...consumerTimingOf(options),
+    shutdownTimeoutMs: validateInteger(
+      options.shutdownTimeoutMs ?? 30_000,
+      'shutdownTimeoutMs',
+      0,
+      86_400_000,
+    ),
     listen: options.listen ?? true,
     inspect: options.inspect,
     name: options.name,
@@ -146,4 +168,30 @@ function queueLimitsOf(queues: RuntimeOptions['queues']): Map<string, number> {
       validateInteger(config?.concurrency, `queues.${queue}.concurrency`, 1, 10_000),
     ]),
   );
+}
+
+function consumerTimingOf(options: RuntimeOptions): {
+  heartbeatIntervalMs: number;
+  consumerTimeoutMs: number;
+} {
+  const heartbeatIntervalMs = validateInteger(
+    options.heartbeatIntervalMs ?? 5_000,
+    'heartbeatIntervalMs',
+    10,
+    3_600_000,
+  );
+  const consumerTimeoutMs = validateInteger(
+    options.consumerTimeoutMs ?? Math.max(30_000, 3 * heartbeatIntervalMs),
+    'consumerTimeoutMs',
+    1,
+    86_400_000,
+  );
+  if (consumerTimeoutMs <= heartbeatIntervalMs) {
+    throw new ValidationError(
+      'consumerTimeoutMs',
+      `more than heartbeatIntervalMs (${heartbeatIntervalMs})`,
+      options.consumerTimeoutMs,
+    );
+  }
+  return { heartbeatIntervalMs, consumerTimeoutMs };
 }

@@ -4,9 +4,17 @@ import pg from 'pg';
 import type { AnyActorLogic } from 'xstate';
 import { JobAdmin, type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
 import { CompletionWriter } from './completions.js';
+import { ConsumerRegistry } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from './enqueue.js';
-import { JobchartError, RuntimeStateError, UnknownTaskError, ValidationError } from './errors.js';
+import {
+  JobchartError,
+  PresumedDeadError,
+  RuntimeStateError,
+  ShutdownError,
+  UnknownTaskError,
+  ValidationError,
+} from './errors.js';
 import { type RuntimeErrorEvent, RuntimeEvents } from './events.js';
 import { toPolicyLogic } from './exceptions.js';
 import type { Job } from './job-row.js';
@@ -19,7 +27,7 @@ import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './opt
 import { toOutcome } from './outcome.js';
 import { ProgressWriter } from './progress.js';
 import { finishedChannel, notifyChannel } from './schema-name.js';
-import { CANCEL_PREFIX, type Queryable, Storage } from './storage.js';
+import { CANCEL_PREFIX, type Queryable, Storage, type SweepResult } from './storage.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 import { type TaskDefinition, validateInteger } from './tasks.js';
 import { planTransition, sourcesOf, targetOf } from './transitions.js';
@@ -81,6 +89,8 @@ export class Runtime {
   private lastPollAt: Date | null = null;
   private readonly progress: ProgressWriter;
   private readonly admin: JobAdmin;
+  private readonly registry: ConsumerRegistry;
+  private forceStop: (() => void) | null = null;
 
   constructor(options: RuntimeOptions) {
     this.options = resolveOptions(options);
@@ -150,12 +160,36 @@ export class Runtime {
                   );
                 } else this.dispatcher.wake();
               },
-              onConnected: () => this.dispatcher.wake(),
-              onDisconnected: (error) => this.reportError(error, 'listen'),
+              onConnected: () => {
+                this.events.emit('runtime:connected', { at: o.clock.now() });
+                this.dispatcher.wake();
+              },
+              onDisconnected: (error) => {
+                this.events.emit('runtime:disconnected', { at: o.clock.now(), error });
+                this.reportError(error, 'listen');
+              },
             },
             this.logger,
           )
         : null;
+    this.registry = new ConsumerRegistry(
+      this.consumerId,
+      o.name ?? 'jobchart',
+      this.storage,
+      o.clock,
+      o,
+      { from: targetOf('CLAIM'), interrupted: targetOf('INTERRUPT'), failed: targetOf('FAIL') },
+      {
+        onPresumedDead: () => this.presumedDead(),
+        onRejoined: () => {
+          if (this.phaseNow !== 'started') return;
+          this.dispatcher.resumeClaiming();
+          this.dispatcher.wake();
+        },
+        onSweep: (result, at) => this.swept(result, at),
+        onError: (error, during) => this.reportError(error, during),
+      },
+    );
     this.waiter = new JobWaiter({
       connectionConfig: o.connectionConfig,
       channel: o.listen ? finishedChannel(o.schema) : null,
@@ -190,6 +224,8 @@ export class Runtime {
       }
       this.schemaChecked = Promise.resolve();
       if (this.isWorker) {
+        // Registered before the first claim: a job is never held by a consumer without a row.
+        await this.registry.register();
         this.waker.start();
         await this.listener?.start();
         this.dispatcher.wake();
@@ -335,9 +371,17 @@ export class Runtime {
     };
   }
 
-  /** stop stops claiming, lets running jobs finish, writes their outcomes, then closes what it opened. */
+  /**
+   * stop stops claiming, gives back the jobs waiting locally, and lets running jobs finish for up to
+   * shutdownTimeoutMs; then it aborts the ones left and gives them back (attempt refunded), writes
+   * every outcome, deregisters and closes what it opened. A second call stops waiting at once.
+   */
   stop(): Promise<void> {
-    this.stopping ??= this.shutdown();
+    if (this.stopping) {
+      this.forceStop?.();
+      return this.stopping;
+    }
+    this.stopping = this.shutdown();
     return this.stopping;
   }
 
@@ -345,14 +389,79 @@ export class Runtime {
     const wasCrashed = this.phaseNow === 'crashed';
     this.phaseNow = 'stopping';
     this.waker.stop();
+    this.registry.stopBeating();
     await this.dispatcher.stopClaiming();
     await this.releasePrefetched();
-    await this.dispatcher.idle();
+    const ended = await this.runningJobsEnd();
+    if (ended !== 'finished') {
+      const reason = new ShutdownError(ended === 'forced' ? null : this.options.shutdownTimeoutMs);
+      this.logger.warn({ running: this.dispatcher.runningCount }, reason.message);
+      this.dispatcher.abortAll(reason);
+      await this.completions.drained();
+      await this.releaseHeld();
+    }
     await this.progress.stop();
     await this.completions.drained();
+    if (this.isWorker && !wasCrashed) {
+      await this.registry.deregister().catch((error) => this.reportError(error, 'stop'));
+    }
     await this.closeConnections();
     this.phaseNow = wasCrashed ? 'crashed' : 'stopped';
     this.logger.info('runtime stopped');
+  }
+
+  // runningJobsEnd waits for the running handlers, for shutdownTimeoutMs of clock time at most, or
+  // until stop() is called again.
+  private runningJobsEnd(): Promise<'finished' | 'timeout' | 'forced'> {
+    return new Promise((resolve) => {
+      const timer = this.options.clock.setTimeout(() => resolve('timeout'), this.options.shutdownTimeoutMs);
+      this.forceStop = () => resolve('forced');
+      void this.dispatcher.idle().then(() => {
+        this.options.clock.clearTimeout(timer);
+        resolve('finished');
+      });
+    });
+  }
+
+  // releaseHeld gives back, through the machine's RELEASE (attempt refunded), every job this runtime
+  // still holds as running; used when it abandons running handlers (crash, forced stop).
+  private async releaseHeld(): Promise<void> {
+    const now = this.options.clock.now();
+    try {
+      const released = new Set(
+        await this.storage.jobsReleaseHeld(this.consumerId, targetOf('CLAIM'), targetOf('RELEASE'), now),
+      );
+      for (const { job: held } of this.dispatcher.runningJobs.filter((r) => released.has(r.job.id))) {
+        Object.assign(held, { state: targetOf('RELEASE'), attempts: held.attempts - 1, lockedBy: null });
+        this.events.emitTransition(held, targetOf('CLAIM'), 'RELEASE', now);
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'giving back held jobs failed; the sweep will interrupt them');
+    }
+  }
+
+  // presumedDead runs when other runtimes swept this one as dead (a long pause, a partition): its
+  // running jobs were taken back, so their handlers are aborted (their late outcomes are refused by
+  // the guarded write) and the local queue is given back; claiming resumes once it is registered again.
+  private async presumedDead(): Promise<void> {
+    const at = this.options.clock.now();
+    this.logger.warn({ consumerId: this.consumerId }, 'presumed dead by other runtimes; registering again');
+    this.events.emit('runtime:presumed-dead', { consumerId: this.consumerId, at });
+    await this.dispatcher.stopClaiming();
+    this.dispatcher.abortRunning(new PresumedDeadError(this.consumerId));
+    await this.releasePrefetched();
+  }
+
+  // swept reports a sweep of silent consumers and wakes every worker for the jobs it made claimable.
+  private swept(result: SweepResult, at: Date): void {
+    this.logger.warn({ consumers: result.consumers, jobs: result.jobs.length }, 'swept silent consumers');
+    this.events.emit('runtime:swept', { ...result, at });
+    const failed = result.jobs.filter((job) => job.state === targetOf('FAIL')).map((job) => job.id);
+    void Promise.all([
+      this.storage.notifyJobsChanged(),
+      failed.length > 0 ? this.storage.notifyFinished(failed) : undefined,
+    ]).catch((error) => this.reportError(error, 'sweep'));
+    this.dispatcher.wake();
   }
 
   // releasePrefetched gives back, through the machine's RELEASE, the claimed jobs no handler started.
@@ -400,28 +509,13 @@ export class Runtime {
     this.phaseNow = 'crashed';
     this.logger.fatal({ err: error, jobId: job.id }, 'onException policy crashed the runtime');
     this.waker.stop();
+    this.registry.stopBeating();
     await this.dispatcher.stopClaiming();
     this.dispatcher.abortAll(new RuntimeCrashedError(error));
     // The prefetched jobs are given back with the running ones by jobsReleaseHeld below.
     this.dispatcher.takePrefetched();
     await this.completions.drained();
-    const now = this.options.clock.now();
-    try {
-      const released = new Set(
-        await this.storage.jobsReleaseHeld(
-          this.consumerId,
-          sourcesOf('RELEASE')[0] ?? 'running',
-          targetOf('RELEASE'),
-          now,
-        ),
-      );
-      for (const { job: held } of this.dispatcher.runningJobs.filter((r) => released.has(r.job.id))) {
-        Object.assign(held, { state: targetOf('RELEASE'), attempts: held.attempts - 1, lockedBy: null });
-        this.events.emitTransition(held, 'running', 'RELEASE', now);
-      }
-    } catch (releaseError) {
-      this.logger.error({ err: releaseError }, 'releasing held jobs after a crash failed');
-    }
+    await this.releaseHeld();
     await this.listener?.stop();
     this.events.emit('runtime:crashed', { error, jobId: job.id });
   }

@@ -6,6 +6,27 @@ import { finishedChannel, notifyChannel, quoteIdent } from './schema-name.js';
 /** CANCEL_PREFIX starts a jobs-channel payload that asks the runtime running a job to cancel it. */
 export const CANCEL_PREFIX = 'cancel:';
 
+/** ConsumerRecord identifies a runtime that claims jobs. */
+export interface ConsumerRecord {
+  id: string;
+  name: string;
+  host: string;
+  pid: number;
+}
+
+/** SweepTransitions are the machine's states for a sweep: held jobs are `from`; INTERRUPT and FAIL targets. */
+export interface SweepTransitions {
+  from: JobState;
+  interrupted: JobState;
+  failed: JobState;
+}
+
+/** SweepResult lists the consumers a sweep deleted and the jobs it took back, with their new state. */
+export interface SweepResult {
+  consumers: string[];
+  jobs: { id: string; state: JobState }[];
+}
+
 /** JobFilter narrows listJobs; every given field must match. */
 export interface JobFilter {
   states?: readonly JobState[];
@@ -114,6 +135,7 @@ export interface ClaimRequest {
 export class Storage {
   private readonly schema: string;
   private readonly jobs: string;
+  private readonly consumers: string;
   private readonly finishedChannel: string;
   private readonly jobsChannel: string;
 
@@ -124,6 +146,7 @@ export class Storage {
   ) {
     this.schema = quoteIdent(schema);
     this.jobs = `${this.schema}.jobs`;
+    this.consumers = `${this.schema}.consumers`;
     this.finishedChannel = finishedChannel(schema);
     this.jobsChannel = notifyChannel(schema);
     // The claim is a function in the schema (migrations/0001) so that it can run with sorting switched
@@ -478,6 +501,76 @@ export class Storage {
       values,
     );
     return result.rows.map(toJob);
+  }
+
+  /** consumerRegister records a runtime that is about to claim jobs. */
+  async consumerRegister(consumer: ConsumerRecord, now: Date): Promise<void> {
+    await this.db.query(
+      `INSERT INTO ${this.consumers} (id, name, host, pid, started_at, last_heartbeat) VALUES ($1, $2, $3, $4, $5, $5)
+       ON CONFLICT (id) DO UPDATE SET last_heartbeat = EXCLUDED.last_heartbeat`,
+      [consumer.id, consumer.name, consumer.host, consumer.pid, now],
+    );
+  }
+
+  /** consumerHeartbeat says a consumer is alive; false means its row is gone (it was swept). */
+  async consumerHeartbeat(id: string, now: Date): Promise<boolean> {
+    const result = await this.db.query(`UPDATE ${this.consumers} SET last_heartbeat = $2 WHERE id = $1`, [
+      id,
+      now,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  /** consumerDelete removes a consumer that stopped cleanly. */
+  async consumerDelete(id: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.consumers} WHERE id = $1`, [id]);
+  }
+
+  /**
+   * consumersSweep deletes consumers silent since before `silentSince` and, in the same statement,
+   * takes back every running job whose holder has no consumer row: INTERRUPT (claimable again) while
+   * it has attempts left, else FAIL. Rows another sweeper or a live writer has locked are skipped, so
+   * concurrent sweeps never do the same work twice.
+   */
+  async consumersSweep(silentSince: Date, now: Date, transitions: SweepTransitions): Promise<SweepResult> {
+    const result = await this.db.query<{
+      kind: 'consumer' | 'job';
+      id: string;
+      state: JobState | null;
+      attempts: number | null;
+    }>(
+      `WITH dead AS (
+         DELETE FROM ${this.consumers} AS c
+          WHERE c.id IN (SELECT id FROM ${this.consumers} WHERE last_heartbeat < $1 FOR UPDATE SKIP LOCKED)
+         RETURNING c.id),
+       orphaned AS (
+         SELECT j.id, j.locked_by FROM ${this.jobs} AS j
+          WHERE j.locked_by IS NOT NULL AND j.state = '${transitions.from}'
+            AND NOT EXISTS (SELECT 1 FROM ${this.consumers} AS c
+                             WHERE c.id = j.locked_by AND c.id NOT IN (SELECT id FROM dead))
+            FOR UPDATE OF j SKIP LOCKED),
+       taken AS (
+         UPDATE ${this.jobs} AS j
+            SET state = CASE WHEN j.attempts < j.max_attempts THEN '${transitions.interrupted}' ELSE '${transitions.failed}' END,
+                finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE $2 END,
+                last_error = 'consumer ' || o.locked_by || ' stopped heartbeating while running this job',
+                errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $2::timestamptz,
+                           'message', 'consumer ' || o.locked_by || ' stopped heartbeating while running this job')),
+                locked_by = NULL, locked_at = NULL, updated_at = $2
+           FROM orphaned AS o
+          WHERE j.id = o.id
+         RETURNING j.id, j.state, j.attempts)
+       SELECT 'consumer' AS kind, id, NULL AS state, NULL AS attempts FROM dead
+       UNION ALL
+       SELECT 'job', id::text, state, attempts FROM taken`,
+      [silentSince, now],
+    );
+    const swept: SweepResult = { consumers: [], jobs: [] };
+    for (const row of result.rows) {
+      if (row.kind === 'consumer') swept.consumers.push(row.id);
+      else swept.jobs.push({ id: row.id, state: row.state as JobState });
+    }
+    return swept;
   }
 
   /** jobGet reads one job by id, or null. */
