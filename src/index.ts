@@ -41,21 +41,25 @@ export {
   JobCancelledError,
   JobchartError,
   JobNotFoundError,
+  PresumedDeadError,
   RuntimeStateError,
   SchemaNotMigratedError,
   SchemaTooNewError,
+  ShutdownError,
   TimeoutError,
   UnknownTaskError,
   ValidationError,
   WaitTimeoutError,
 } from './errors.js';
 export type {
+  ConnectionEvent,
   CrashEvent,
   PolledEvent,
   ProgressEvent,
   RuntimeErrorEvent,
   RuntimeEventMap,
   RuntimeEvents,
+  SweptEvent,
   TransitionEvent,
 } from './events.js';
 export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './exceptions.js';

@@ -390,9 +390,12 @@ export class Runtime {
     this.phaseNow = 'stopping';
     this.waker.stop();
     this.registry.stopBeating();
-    await this.dispatcher.stopClaiming();
-    await this.releasePrefetched();
-    const ended = await this.runningJobsEnd();
+    // The grace period is armed before the first await, so it is measured from the call.
+    const ended = await this.runningJobsEnd(async () => {
+      await this.dispatcher.stopClaiming();
+      await this.releasePrefetched();
+      await this.dispatcher.idle();
+    });
     if (ended !== 'finished') {
       const reason = new ShutdownError(ended === 'forced' ? null : this.options.shutdownTimeoutMs);
       this.logger.warn({ running: this.dispatcher.runningCount }, reason.message);
@@ -410,13 +413,13 @@ export class Runtime {
     this.logger.info('runtime stopped');
   }
 
-  // runningJobsEnd waits for the running handlers, for shutdownTimeoutMs of clock time at most, or
-  // until stop() is called again.
-  private runningJobsEnd(): Promise<'finished' | 'timeout' | 'forced'> {
+  // runningJobsEnd runs `drain` (stop claiming, wait for the handlers) for shutdownTimeoutMs of clock
+  // time at most, or until stop() is called again.
+  private runningJobsEnd(drain: () => Promise<void>): Promise<'finished' | 'timeout' | 'forced'> {
     return new Promise((resolve) => {
       const timer = this.options.clock.setTimeout(() => resolve('timeout'), this.options.shutdownTimeoutMs);
       this.forceStop = () => resolve('forced');
-      void this.dispatcher.idle().then(() => {
+      void drain().then(() => {
         this.options.clock.clearTimeout(timer);
         resolve('finished');
       });

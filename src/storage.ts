@@ -552,7 +552,7 @@ export class Storage {
        taken AS (
          UPDATE ${this.jobs} AS j
             SET state = CASE WHEN j.attempts < j.max_attempts THEN '${transitions.interrupted}' ELSE '${transitions.failed}' END,
-                finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE $2 END,
+                finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE $2::timestamptz END,
                 last_error = 'consumer ' || o.locked_by || ' stopped heartbeating while running this job',
                 errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $2::timestamptz,
                            'message', 'consumer ' || o.locked_by || ' stopped heartbeating while running this job')),
