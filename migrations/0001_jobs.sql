@@ -80,13 +80,15 @@ $$;
 -- (highest priority first, then earliest run_at), skipping rows other consumers hold. It walks
 -- jobs_claim_idx in order and stops at the limit: sorting is switched off because with missing or
 -- stale statistics (a fresh table, a burst after a quiet spell) the planner would otherwise sort the
--- whole backlog on every claim.
+-- whole backlog on every claim. JIT is off too: the penalty that switches sorting off inflates plan
+-- costs past jit_above_cost, and compiling each claim would cost far more than running it.
 CREATE FUNCTION claim_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text,
                            p_skip_queues text[])
   RETURNS SETOF claimed_job
   LANGUAGE sql
   SET search_path FROM CURRENT
   SET enable_sort = off
+  SET jit = off
 AS $$
   SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
     SELECT c.id FROM jobs AS c
@@ -104,6 +106,7 @@ CREATE FUNCTION claim_queue_jobs(p_now timestamptz, p_tasks text[], p_limit inte
   LANGUAGE sql
   SET search_path FROM CURRENT
   SET enable_sort = off
+  SET jit = off
 AS $$
   SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
     SELECT c.id FROM jobs AS c
