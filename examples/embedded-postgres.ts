@@ -21,8 +21,8 @@ export interface EmbeddedServer {
   dataDir: string;
   /** stop shuts the server down (fast mode: open sessions are ended). */
   stop(): Promise<void>;
-  /** restart stops the server and starts it again on the same port and data, as an outage would. */
-  restart(): Promise<void>;
+  /** restart stops the server, waits `downMs`, and starts it again on the same port and data: an outage. */
+  restart(downMs?: number): Promise<void>;
 }
 
 /**
@@ -69,8 +69,9 @@ export async function startEmbedded(dataDirWanted: string): Promise<EmbeddedServ
     url,
     dataDir,
     stop: () => stopPostgres(server),
-    restart: async () => {
+    restart: async (downMs = 0) => {
       await stopPostgres(server);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
       server = await spawnPostgres(binDir, dataDir, port, ids);
     },
   };
