@@ -98,8 +98,10 @@ let stopping = false;
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) {
-    console.log(`${signal} again: exiting without waiting`);
-    process.exit(1);
+    // A second stop() stops waiting: running jobs are aborted and given back, attempt refunded.
+    console.log(`${signal} again: giving running jobs back without waiting`);
+    await runtime.stop();
+    return;
   }
   stopping = true;
   clearInterval(producer);
