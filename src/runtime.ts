@@ -345,8 +345,7 @@ export class Runtime {
    */
   waitFor(id: string | number, options: WaitForOptions = {}): Promise<Job> {
     try {
-      const text = String(id);
-      if (!/^[1-9][0-9]{0,18}$/.test(text)) throw new ValidationError('id', 'a positive integer job id', id);
+      const text = validateJobId(id);
       const timeoutMs =
         options.timeoutMs === undefined
           ? null
