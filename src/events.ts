@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { JobEventType, JobState } from '../machines/job.js';
 import type { Job } from './job-row.js';
+import type { Schedule } from './schedules.js';
 
 /** TransitionEvent describes one durable state change of a job. */
 export interface TransitionEvent {
@@ -25,7 +26,7 @@ export interface CrashEvent {
  */
 export interface RuntimeErrorEvent {
   error: unknown;
-  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait' | 'heartbeat' | 'sweep' | 'stop';
+  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait' | 'heartbeat' | 'sweep' | 'stop' | 'schedule';
 }
 
 /** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
@@ -49,6 +50,13 @@ export interface ConnectionEvent {
   error?: unknown;
 }
 
+/** ScheduleTickEvent reports the job this runtime enqueued for a tick of a schedule. */
+export interface ScheduleTickEvent {
+  schedule: Schedule;
+  tick: Date;
+  job: Job;
+}
+
 /** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */
 export interface PolledEvent {
   claimed: number;
@@ -65,6 +73,7 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:error': [RuntimeErrorEvent];
   'runtime:polled': [PolledEvent];
   'runtime:swept': [SweptEvent];
+  'schedule:tick': [ScheduleTickEvent];
   'runtime:presumed-dead': [{ consumerId: string; at: Date }];
   'runtime:connected': [ConnectionEvent];
   'runtime:disconnected': [ConnectionEvent];

@@ -59,6 +59,7 @@ export type {
   RuntimeErrorEvent,
   RuntimeEventMap,
   RuntimeEvents,
+  ScheduleTickEvent,
   SweptEvent,
   TransitionEvent,
 } from './events.js';
@@ -85,6 +86,8 @@ export {
   type RuntimePhase,
   type StartOptions,
 } from './runtime.js';
+export type { CatchUp, Overlap, ScheduleOptions } from './schedule-spec.js';
+export type { LastRun, Schedule, Schedules } from './schedules.js';
 export type { Queryable } from './storage.js';
 export type { SubscribeOptions, TransitionSubscription } from './subscription.js';
 export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './tasks.js';

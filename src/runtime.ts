@@ -26,11 +26,12 @@ import { assertMigrated, loadMigrations, migrate } from './migrator.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { toOutcome } from './outcome.js';
 import { ProgressWriter } from './progress.js';
+import { Schedules } from './schedules.js';
 import { finishedChannel, notifyChannel } from './schema-name.js';
 import { CANCEL_PREFIX, type Queryable, Storage, type SweepResult } from './storage.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 import { type TaskDefinition, validateInteger } from './tasks.js';
-import { planTransition, sourcesOf, targetOf } from './transitions.js';
+import { LIVE_STATES, planTransition, sourcesOf, targetOf } from './transitions.js';
 import { Waker } from './waker.js';
 
 /** StartOptions tune `runtime.start()`. */
@@ -90,6 +91,8 @@ export class Runtime {
   private readonly progress: ProgressWriter;
   private readonly admin: JobAdmin;
   private readonly registry: ConsumerRegistry;
+  /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
+  readonly schedules: Schedules;
   private forceStop: (() => void) | null = null;
 
   constructor(options: RuntimeOptions) {
@@ -190,6 +193,17 @@ export class Runtime {
         onError: (error, during) => this.reportError(error, during),
       },
     );
+    this.schedules = new Schedules({
+      pool: this.pool,
+      schema: o.schema,
+      storage: this.storage,
+      clock: o.clock,
+      events: this.events,
+      consumerId: this.consumerId,
+      ensureSchema: () => this.ensureSchema(),
+      liveStates: LIVE_STATES,
+      onError: (error) => this.reportError(error, 'schedule'),
+    });
     this.waiter = new JobWaiter({
       connectionConfig: o.connectionConfig,
       channel: o.listen ? finishedChannel(o.schema) : null,
@@ -226,6 +240,7 @@ export class Runtime {
       if (this.isWorker) {
         // Registered before the first claim: a job is never held by a consumer without a row.
         await this.registry.register();
+        this.schedules.start(this.options.pollIntervalMs);
         this.waker.start();
         await this.listener?.start();
         this.dispatcher.wake();
@@ -243,6 +258,7 @@ export class Runtime {
       this.phaseNow = 'stopped';
       this.schemaChecked = null;
       this.waker.stop();
+      await this.schedules.stop();
       await this.dispatcher.stopClaiming();
       await this.closeConnections();
       throw error;
@@ -389,6 +405,7 @@ export class Runtime {
     this.phaseNow = 'stopping';
     this.waker.stop();
     this.registry.stopBeating();
+    const schedulesStopped = this.schedules.stop();
     // The grace period is armed before the first await, so it is measured from the call.
     const ended = await this.runningJobsEnd(async () => {
       await this.dispatcher.stopClaiming();
@@ -402,6 +419,7 @@ export class Runtime {
       await this.completions.drained();
       await this.releaseHeld();
     }
+    await schedulesStopped;
     await this.progress.stop();
     await this.completions.drained();
     if (this.isWorker && !wasCrashed) {
@@ -512,6 +530,7 @@ export class Runtime {
     this.logger.fatal({ err: error, jobId: job.id }, 'onException policy crashed the runtime');
     this.waker.stop();
     this.registry.stopBeating();
+    await this.schedules.stop();
     await this.dispatcher.stopClaiming();
     this.dispatcher.abortAll(new RuntimeCrashedError(error));
     // The prefetched jobs are given back with the running ones by jobsReleaseHeld below.

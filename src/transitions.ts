@@ -91,3 +91,8 @@ export function targetOf(event: JobEventType): JobState {
 function eventsOf(state: JobState): string[] {
   return [...(jobMachine.states[state]?.transitions.keys() ?? [])];
 }
+
+/** LIVE_STATES are the stored states of unfinished jobs: those the machine does not tag `finished`. */
+export const LIVE_STATES: readonly JobState[] = JOB_STATES.filter(
+  (state) => state !== 'removed' && !jobMachine.states[state]?.tags.includes('finished'),
+);

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type Runtime,
+  type ScheduleTickEvent,
+  SimulatedClock,
+  type TransitionEvent,
+  ValidationError,
+} from '../src/index.js';
+import { freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+
+const MINUTE = 60_000;
+
+// succeededOnAny resolves when any of the runtimes reports the job `id` succeeded.
+function succeededOnAny(runtimes: Runtime[], id: () => string | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (e: TransitionEvent) => {
+      if (e.job.id !== id()) return;
+      for (const runtime of runtimes) runtime.events.off('job:succeeded', listener);
+      resolve();
+    };
+    for (const runtime of runtimes) runtime.events.on('job:succeeded', listener);
+  });
+}
+
+describe('schedules', () => {
+  it('rejects bad schedules with a typed error naming the field, writing nothing', async () => {
+    const schema = freshSchema('schedbad');
+    const runtime = testRuntime({ schema });
+    await runtime.start();
+    const bad: [Record<string, unknown>, string][] = [
+      [{ cron: 'every day', task: 't' }, 'cron'],
+      [{ cron: '* * * * *', timezone: 'Mars/Olympus', task: 't' }, 'timezone'],
+      [{ everyMs: 500, task: 't' }, 'everyMs'],
+      [{ everyMs: 1500.5, task: 't' }, 'everyMs'],
+      [{ cron: '* * * * *', everyMs: 5000, task: 't' }, 'cron'],
+      [{ task: 't' }, 'cron'],
+      [{ cron: '* * * * *', task: 't', overlap: 'sometimes' }, 'overlap'],
+      [{ cron: '* * * * *', task: 't', catchUp: 'most' }, 'catchUp'],
+      [{ cron: '* * * * *', task: '9lives' }, 'task'],
+    ];
+    for (const [options, field] of bad) {
+      await assert.rejects(
+        runtime.schedules.upsert('nightly', options as never),
+        (error: unknown) => error instanceof ValidationError && error.field === field,
+        JSON.stringify(options),
+      );
+    }
+    assert.deepEqual(await runtime.schedules.list(), []);
+    await runtime.stop();
+  });
+
+  it('three runtimes, a schedule every minute for a simulated day: exactly 1,440 jobs, one per tick', async () => {
+    const schema = freshSchema('schedday');
+    const clock = new SimulatedClock(new Date('2026-03-01T00:00:30Z'));
+    const runtimes = [1, 2, 3].map((n) =>
+      testRuntime({ schema, clock, name: `r${n}`, pollIntervalMs: MINUTE, tasks: { tick: () => 'ok' } }),
+    );
+    for (const runtime of runtimes) await runtime.start();
+    await runtimes[0]?.schedules.upsert('everyMinute', {
+      cron: '* * * * *',
+      task: 'tick',
+      timezone: 'Europe/Berlin',
+    });
+    let lastJobId: string | undefined;
+    for (const runtime of runtimes) {
+      runtime.events.on('schedule:tick', (e: ScheduleTickEvent) => {
+        lastJobId = e.job.id;
+      });
+    }
+    for (let minute = 1; minute <= 1_440; minute++) {
+      const done = succeededOnAny(runtimes, () => lastJobId);
+      const ticked = Promise.race(
+        runtimes.map((r) => nextEvent<ScheduleTickEvent>(r.events, 'schedule:tick')),
+      );
+      clock.advance(MINUTE);
+      await ticked;
+      await done;
+    }
+    const counts = await withPool(async (pool) => {
+      const result = await pool.query<{ jobs: string; keys: string; by: string }>(
+        `SELECT count(*) AS jobs, count(DISTINCT key) AS keys, count(DISTINCT created_by) AS by
+           FROM "${schema}".jobs WHERE key LIKE 'schedule:default:everyMinute:%'`,
+      );
+      return result.rows[0];
+    });
+    const last = await runtimes[0]?.schedules.lastRun('everyMinute');
+    for (const runtime of runtimes) await runtime.stop();
+    assert.equal(Number(counts?.jobs), 1_440);
+    assert.equal(Number(counts?.keys), 1_440);
+    assert.equal(last?.tickAt.toISOString(), '2026-03-02T00:00:00.000Z');
+    assert.equal(last?.job?.state, 'succeeded');
+  });
+
+  it('after downtime runs the latest missed tick, none, or all of them in turn, as catchUp says', async () => {
+    const schema = freshSchema('schedcatch');
+    const clock = new SimulatedClock(new Date('2026-03-01T00:00:30Z'));
+    const producer = testRuntime({ schema, clock });
+    await producer.start();
+    for (const catchUp of ['latest', 'none', 'all'] as const) {
+      await producer.schedules.upsert(`c-${catchUp}`, {
+        cron: '* * * * *',
+        task: 'tick',
+        catchUp,
+        payload: { catchUp },
+      });
+    }
+    clock.advance(5 * MINUTE); // nobody works: five ticks pass
+    const ticks: string[] = [];
+    const worker = testRuntime({ schema, clock, pollIntervalMs: 1_000, tasks: { tick: () => 'ok' } });
+    worker.events.on('schedule:tick', (e) =>
+      ticks.push(`${e.schedule.name} ${e.tick.toISOString().slice(11, 16)}`),
+    );
+    const firstPass = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');
+    await worker.start();
+    await firstPass;
+    // Let the runs end and the following passes take what catchUp 'all' still owes.
+    for (let second = 0; second < 12; second++) {
+      const pass = nextEvent(worker.events, 'runtime:polled');
+      clock.advance(1_000);
+      await pass;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await worker.stop();
+    await producer.stop();
+    assert.ok(ticks.includes('c-latest 00:05'), ticks.join(', '));
+    assert.ok(!ticks.some((t) => t.startsWith('c-latest') && t !== 'c-latest 00:05'), ticks.join(', '));
+    assert.ok(!ticks.some((t) => t.startsWith('c-none')), ticks.join(', '));
+    assert.equal(ticks.filter((t) => t.startsWith('c-all'))[0], 'c-all 00:01');
+  });
+});
