@@ -35,6 +35,12 @@ export interface DispatcherDeps {
   queueLimits: ReadonlyMap<string, number>;
   /** expiredState is the state a claim leaves a job in when its expiry had passed (the machine's EXPIRE). */
   expiredState: JobState;
+  /** serialQueues run one job at a time across all runtimes (claimed through claim_serial_job). */
+  serialQueues: ReadonlySet<string>;
+  /** takeToken takes a rate-limit token for a job of a limited task: null if taken, else when one is due. */
+  takeToken(task: TaskDefinition, job: Job): Promise<Date | null>;
+  /** onSerialDone is told that a serial queue's job has ended, so that every runtime may claim the next. */
+  onSerialDone(): void;
   /** progress persists what handlers report through ctx.progress. */
   progress: ProgressWriter;
   /** onExpired is told the ids of jobs a claim expired, so that waiting processes hear of them. */
@@ -217,7 +223,7 @@ export class Dispatcher {
         for (const [queue, limit] of this.deps.queueLimits) {
           const queueRoom = Math.min(room, limit - (this.queueHeld.get(queue) ?? 0));
           if (queueRoom <= 0) continue;
-          const got = await this.claim(now, queueRoom, { queue });
+          const got = await this.claim(now, queueRoom, { queue, serial: this.deps.serialQueues.has(queue) });
           room -= got;
           asked += queueRoom;
           taken += got;
@@ -241,7 +247,7 @@ export class Dispatcher {
   private async claim(
     now: Date,
     limit: number,
-    where: { queue: string } | { skipQueues: readonly string[] },
+    where: { queue: string; serial: boolean } | { skipQueues: readonly string[] },
   ): Promise<number> {
     const claimed = await this.deps.storage.jobsClaim({
       consumerId: this.deps.consumerId,
@@ -307,6 +313,30 @@ export class Dispatcher {
   // the attempt ends (which a timeout may make earlier than the handler).
   private execute(entry: RunningJob): Promise<void> {
     const task = this.deps.tasks.get(entry.job.task) as TaskDefinition;
+    return task.rateLimit ? this.executeLimited(entry, task) : this.runHandler(entry, task);
+  }
+
+  // executeLimited takes a token before the handler runs; without one the job goes back until a
+  // token is due (RERUN: no attempt spent), and its slot is free at once.
+  private async executeLimited(entry: RunningJob, task: TaskDefinition): Promise<void> {
+    let retryAt: Date | null;
+    try {
+      retryAt = await this.deps.takeToken(task, entry.job);
+    } catch (error) {
+      this.conclude(entry, task, { ok: false, error });
+      this.freeSlot(entry.job.queue);
+      return;
+    }
+    if (retryAt === null) return this.runHandler(entry, task);
+    try {
+      this.write(entry, this.outcome(entry, { type: 'RERUN' }, { runAt: retryAt }), null);
+    } catch (error) {
+      this.concludeFailed(entry, error);
+    }
+    this.freeSlot(entry.job.queue);
+  }
+
+  private runHandler(entry: RunningJob, task: TaskDefinition): Promise<void> {
     const handlerDone = this.invoke(task, entry);
     if (!task.timeoutMs) {
       return handlerDone.then((attempt) => {
@@ -548,6 +578,7 @@ export class Dispatcher {
         }
       } finally {
         this.forget(entry);
+        if (this.deps.serialQueues.has(entry.job.queue)) this.deps.onSerialDone();
         if (crash) this.deps.onCrash(crash.error, entry.job);
       }
     });

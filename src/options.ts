@@ -13,6 +13,7 @@ import {
   validateTaskDefinition,
   validateTaskName,
 } from './tasks.js';
+import { bucketOf, type RateLimit, validateRateLimits } from './token-buckets.js';
 
 /** RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL. */
 export interface RuntimeOptions {
@@ -37,7 +38,12 @@ export interface RuntimeOptions {
    * queues caps how many jobs of a named queue this runtime runs at once, e.g.
    * `{ emails: { concurrency: 2 } }`; other queues share maxRunningJobs freely.
    */
-  queues?: Record<string, { concurrency: number }>;
+  queues?: Record<string, QueueOptions>;
+  /**
+   * rateLimits are token buckets tasks take from (`defineTask({ rateLimit: 'smtp' })`), held in the
+   * database so they hold across runtimes, e.g. `{ smtp: { capacity: 5, refillPerSecond: 1 } }`.
+   */
+  rateLimits?: Record<string, RateLimit>;
   /** schema holding jobchart's tables (default "jobchart"). */
   schema?: string;
   /** heartbeatIntervalMs is how often a worker proves it is alive and sweeps up after silent ones (default 5 s). */
@@ -77,6 +83,8 @@ export interface ResolvedOptions {
   maxRunningJobs: number;
   prefetch: number | 'auto';
   queueLimits: ReadonlyMap<string, number>;
+  serialQueues: ReadonlySet<string>;
+  rateLimits: ReadonlyMap<string, RateLimit>;
   heartbeatIntervalMs: number;
   consumerTimeoutMs: number;
   shutdownTimeoutMs: number;
@@ -102,6 +110,8 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   const externalTasks = new Set(
     (options.externalTasks ?? []).map((name) => validateTaskName(name, 'externalTasks')),
   );
+  const rateLimits = validateRateLimits(options.rateLimits);
+  assertRateLimitsKnown(tasks, rateLimits);
   return {
     connectionConfig: connectionConfigOf(options),
     pool: options.pool ?? null,
@@ -113,6 +123,8 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
         ? 'auto'
         : validateInteger(options.prefetch, 'prefetch', 0, 100_000),
     queueLimits: queueLimitsOf(options.queues),
+    serialQueues: serialQueuesOf(options.queues),
+    rateLimits,
     schema: validateSchemaName(options.schema ?? 'jobchart'),
     logger: options.logger ?? defaultLogger(),
     clock: options.clock ?? new SystemClock(),
@@ -157,17 +169,68 @@ function checkPolicy(policy: OnExceptionPolicy | undefined): OnExceptionPolicy |
   return policy;
 }
 
+/**
+ * QueueOptions limit a named queue: `concurrency` caps its jobs running in this runtime; `serial`
+ * runs at most one of its jobs at a time across all runtimes, in order of run_at then id.
+ */
+export interface QueueOptions {
+  concurrency?: number;
+  serial?: boolean;
+}
+
+// queueLimitsOf returns each limited queue's cap in this runtime (a serial queue's is 1).
 function queueLimitsOf(queues: RuntimeOptions['queues']): Map<string, number> {
   if (queues === undefined) return new Map();
   if (typeof queues !== 'object' || queues === null || Array.isArray(queues)) {
-    throw new ValidationError('queues', 'an object of { [queue]: { concurrency } }', queues);
+    throw new ValidationError(
+      'queues',
+      'an object of { [queue]: { concurrency } or { serial: true } }',
+      queues,
+    );
   }
   return new Map(
-    Object.entries(queues).map(([queue, config]) => [
-      validateQueueName(queue, `queues.${queue}`),
-      validateInteger(config?.concurrency, `queues.${queue}.concurrency`, 1, 10_000),
-    ]),
+    Object.entries(queues).map(([queue, config]) => {
+      validateQueueName(queue, `queues.${queue}`);
+      if (config?.serial !== undefined && typeof config.serial !== 'boolean') {
+        throw new ValidationError(`queues.${queue}.serial`, 'a boolean', config.serial);
+      }
+      if (config?.serial) {
+        if (config.concurrency !== undefined && config.concurrency !== 1) {
+          throw new ValidationError(
+            `queues.${queue}.concurrency`,
+            'no concurrency (or 1) on a serial queue',
+            config.concurrency,
+          );
+        }
+        return [queue, 1];
+      }
+      return [queue, validateInteger(config?.concurrency, `queues.${queue}.concurrency`, 1, 10_000)];
+    }),
   );
+}
+
+function serialQueuesOf(queues: RuntimeOptions['queues']): Set<string> {
+  return new Set(
+    Object.entries(queues ?? {})
+      .filter(([, config]) => config?.serial === true)
+      .map(([queue]) => queue),
+  );
+}
+
+// assertRateLimitsKnown checks that every task's named bucket is configured.
+function assertRateLimitsKnown(
+  tasks: ReadonlyMap<string, TaskDefinition>,
+  buckets: ReadonlyMap<string, RateLimit>,
+): void {
+  for (const [name, task] of tasks) {
+    if (typeof task.rateLimit === 'string' && !buckets.has(bucketOf(task.rateLimit))) {
+      throw new ValidationError(
+        `tasks.${name}.rateLimit`,
+        `a bucket of rateLimits (${[...buckets.keys()].join(', ') || 'none configured'})`,
+        task.rateLimit,
+      );
+    }
+  }
 }
 
 function consumerTimingOf(options: RuntimeOptions): {

@@ -31,6 +31,7 @@ import { finishedChannel, notifyChannel } from './schema-name.js';
 import { CANCEL_PREFIX, type Queryable, Storage, type SweepResult } from './storage.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 import { type TaskDefinition, validateInteger } from './tasks.js';
+import { bucketOf, TokenBuckets } from './token-buckets.js';
 import { LIVE_STATES, planTransition, sourcesOf, targetOf } from './transitions.js';
 import { Waker } from './waker.js';
 
@@ -91,6 +92,7 @@ export class Runtime {
   private readonly progress: ProgressWriter;
   private readonly admin: JobAdmin;
   private readonly registry: ConsumerRegistry;
+  private readonly buckets: TokenBuckets;
   /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
   readonly schedules: Schedules;
   private forceStop: (() => void) | null = null;
@@ -113,6 +115,7 @@ export class Runtime {
       this.logger,
       (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
     );
+    this.buckets = new TokenBuckets(this.pool, o.schema);
     this.progress = new ProgressWriter(this.storage, this.consumerId, o.clock, this.events, (error) =>
       this.reportError(error, 'complete'),
     );
@@ -127,6 +130,10 @@ export class Runtime {
       maxRunningJobs: o.maxRunningJobs,
       prefetch: o.prefetch,
       queueLimits: o.queueLimits,
+      serialQueues: o.serialQueues,
+      takeToken: (task, job) => this.takeToken(task, job),
+      onSerialDone: () =>
+        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'complete')),
       expiredState: targetOf('EXPIRE'),
       onExpired: (ids) =>
         void this.storage.notifyFinished(ids).catch((error) => this.reportError(error, 'complete')),
@@ -458,6 +465,21 @@ export class Runtime {
     } catch (error) {
       this.logger.error({ err: error }, 'giving back held jobs failed; the sweep will interrupt them');
     }
+  }
+
+  // takeToken takes a token from the bucket a rate-limited task's job draws on, on the runtime's clock.
+  private takeToken(task: TaskDefinition, job: Job): Promise<Date | null> {
+    const key =
+      typeof task.rateLimit === 'function' ? task.rateLimit(job.payload) : (task.rateLimit as string);
+    const limit = typeof key === 'string' ? this.options.rateLimits.get(bucketOf(key)) : undefined;
+    if (!limit) {
+      throw new ValidationError(
+        `tasks.${job.task}.rateLimit`,
+        `a key of a configured bucket (${[...this.options.rateLimits.keys()].join(', ')})`,
+        key,
+      );
+    }
+    return this.buckets.take(key, limit, this.options.clock.now());
   }
 
   // presumedDead runs when other runtimes swept this one as dead (a long pause, a partition): its

@@ -125,6 +125,8 @@ export interface ClaimRequest {
   limit: number;
   tasks: readonly string[];
   queue?: string;
+  /** serial claims from `queue` only while none of its jobs runs anywhere (claim_serial_job). */
+  serial?: boolean;
   skipQueues?: readonly string[];
 }
 
@@ -153,10 +155,12 @@ export class Storage {
     // off: the plan must walk the claim index in order whatever the table's statistics say.
     this.claimSql = `SELECT * FROM ${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`;
     this.claimQueueSql = `SELECT * FROM ${this.schema}.claim_queue_jobs($1, $2::text[], $3, $4, $5::text)`;
+    this.claimSerialSql = `SELECT * FROM ${this.schema}.claim_serial_job($1, $2::text[], $3, $4::text)`;
   }
 
   private readonly claimSql: string;
   private readonly claimQueueSql: string;
+  private readonly claimSerialSql: string;
 
   /**
    * jobsInsert inserts any number of jobs in one statement (one round trip) and returns them in order.
@@ -273,14 +277,20 @@ export class Storage {
     // Rows come back as arrays and become Jobs in one step: the claim knows the columns it set, and
     // pg's per-row objects would only be copied (this is the hot path of every drain).
     const result = await this.db.query<ClaimedColumns>({
-      text: request.queue === undefined ? this.claimSql : this.claimQueueSql,
-      values: [
-        request.now,
-        request.tasks,
-        request.limit,
-        request.consumerId,
-        request.queue ?? request.skipQueues ?? [],
-      ],
+      text: request.serial
+        ? this.claimSerialSql
+        : request.queue === undefined
+          ? this.claimSql
+          : this.claimQueueSql,
+      values: request.serial
+        ? [request.now, request.tasks, request.consumerId, request.queue]
+        : [
+            request.now,
+            request.tasks,
+            request.limit,
+            request.consumerId,
+            request.queue ?? request.skipQueues ?? [],
+          ],
       rowMode: 'array',
     });
     const { consumerId, now } = request;

@@ -32,6 +32,12 @@ export interface TaskDefinition<Payload = any> {
   backoff?: Backoff;
   /** timeoutMs aborts an attempt that runs longer; the attempt fails with a TimeoutError. */
   timeoutMs?: number;
+  /**
+   * rateLimit names a bucket of the runtime's `rateLimits` each run takes a token from, or gives a
+   * key per payload (`bucket:anything`, e.g. per customer). A run that finds no token is put back
+   * until one is due, without spending an attempt.
+   */
+  rateLimit?: string | ((payload: Payload) => string);
 }
 
 /** TASK_NAME_PATTERN is what a task name may look like: a letter or _, then letters, digits, `_.:-`. */
@@ -120,7 +126,7 @@ export function validateTaskDefinition<Payload>(
   if (definition === null || typeof definition !== 'object' || typeof definition.handler !== 'function') {
     throw new ValidationError(
       field,
-      'a handler function or { handler, maxAttempts?, backoff?, timeoutMs? }',
+      'a handler function or { handler, maxAttempts?, backoff?, timeoutMs?, rateLimit? }',
       definition,
     );
   }
@@ -128,5 +134,13 @@ export function validateTaskDefinition<Payload>(
     validateInteger(definition.maxAttempts, `${field}.maxAttempts`, 1);
   if (definition.timeoutMs !== undefined) validateInteger(definition.timeoutMs, `${field}.timeoutMs`, 1);
   if (definition.backoff !== undefined) validateBackoff(definition.backoff, `${field}.backoff`);
+  const { rateLimit } = definition;
+  if (
+    rateLimit !== undefined &&
+    typeof rateLimit !== 'function' &&
+    (typeof rateLimit !== 'string' || !rateLimit)
+  ) {
+    throw new ValidationError(`${field}.rateLimit`, 'a bucket name or a function of the payload', rateLimit);
+  }
   return definition;
 }

@@ -36,8 +36,15 @@ export class Waker {
   armAt(next: Date | null): void {
     if (!this.running || next === null) return;
     const at = next.getTime();
+    const delay = at - this.clock.now().getTime();
+    // Already due: wake now. A zero-delay timer would wait for a simulated clock's next advance.
+    if (delay <= 0) {
+      setImmediate(() => {
+        if (this.running) this.wake();
+      });
+      return;
+    }
     if (this.dueAt !== null && this.dueAt <= at) return;
-    const delay = Math.max(0, at - this.clock.now().getTime());
     if (delay >= this.pollIntervalMs) return;
     if (this.dueTimer) this.clock.clearTimeout(this.dueTimer);
     this.dueAt = at;

@@ -114,7 +114,14 @@ describe('job machine', () => {
 describe('the claim in the migrations', () => {
   it('claims from the states the machine claims from, into the states it enters', async () => {
     const { readFile } = await import('node:fs/promises');
-    const sql = await readFile(new URL('../../migrations/0001_jobs.sql', import.meta.url), 'utf8');
+    const migrations = new URL('../../migrations/', import.meta.url);
+    const sql = (
+      await Promise.all(
+        ['0001_jobs.sql', '0003_schedules_and_rate_limits.sql'].map((file) =>
+          readFile(new URL(file, migrations), 'utf8'),
+        ),
+      )
+    ).join('\n');
     const from = (marker: string) => sql.slice(sql.indexOf(marker));
     const statesIn = (text: string) =>
       [...(/state IN \(([^)]*)\)/.exec(text)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]);
@@ -123,6 +130,7 @@ describe('the claim in the migrations', () => {
       'CREATE INDEX jobs_queue_claim_idx',
       'CREATE FUNCTION claim_jobs',
       'CREATE FUNCTION claim_queue_jobs',
+      'CREATE FUNCTION claim_serial_job',
     ]) {
       assert.deepEqual(statesIn(from(marker)), sourcesOf('CLAIM'), marker);
     }
