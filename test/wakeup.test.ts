@@ -104,8 +104,9 @@ describe('wake-ups', () => {
     );
     assert.equal(killed.rowCount, 1, 'the listener connection was found and killed');
     await disconnected;
-    await nextEvent(worker.events, 'runtime:polled');
+    await nextEvent(worker.events, 'runtime:connected');
     assert.equal(worker.health().listening, true);
+    await nextEvent(worker.events, 'runtime:polled');
     const producer = testRuntime({ schema, clock });
     const job = await producer.enqueue('later', {});
     const done = await nextEvent<TransitionEvent>(worker.events, 'job:succeeded', (e) => e.job.id === job.id);
