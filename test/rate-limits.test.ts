@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  defineTask,
+  type PolledEvent,
+  type Runtime,
+  SimulatedClock,
+  type TransitionEvent,
+  ValidationError,
+} from '../src/index.js';
+import { freshSchema, nextEvent, testRuntime } from './helpers.js';
+
+describe('token-bucket rate limits', () => {
+  it('a bucket of 5 tokens refilling 1/s, 100 jobs, two runtimes: starts never exceed the allowance', async () => {
+    const schema = freshSchema('bucket');
+    const clock = new SimulatedClock(new Date('2026-05-01T00:00:00Z'));
+    const starts: number[] = [];
+    const options = {
+      schema,
+      clock,
+      pollIntervalMs: 1_000,
+      rateLimits: { smtp: { capacity: 5, refillPerSecond: 1 } },
+      tasks: {
+        send: defineTask({
+          handler: () => {
+            starts.push(clock.now().getTime());
+          },
+          rateLimit: 'smtp',
+        }),
+      },
+    };
+    const runtimes: Runtime[] = [
+      testRuntime({ ...options, name: 'a' }),
+      testRuntime({ ...options, name: 'b' }),
+    ];
+    let claimed = 0;
+    let concluded = 0;
+    for (const runtime of runtimes) {
+      await runtime.start();
+      runtime.events.on('runtime:polled', (e: PolledEvent) => {
+        claimed += e.claimed;
+      });
+      runtime.events.on('job:succeeded', () => concluded++);
+      runtime.events.on('job:not_started', (e: TransitionEvent) => {
+        if (e.event === 'RERUN') concluded++;
+      });
+    }
+    // quiet resolves once every claimed job has been run or put back, with nothing left to write.
+    const quiet = async () => {
+      for (let turn = 0; turn < 100_000; turn++) {
+        const idle = runtimes.every((r) => r.health().running === 0 && r.health().pendingWrites === 0);
+        if (claimed === concluded && idle) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      throw new Error(`never quiet: ${claimed} claimed, ${concluded} concluded`);
+    };
+    await runtimes[0]?.enqueueMany(Array.from({ length: 100 }, () => ({ task: 'send' })));
+    for (let second = 0; starts.length < 100 && second < 300; second++) {
+      await quiet();
+      const polls = runtimes.map((r) => nextEvent(r.events, 'runtime:polled'));
+      clock.advance(1_000);
+      await Promise.all(polls);
+    }
+    await quiet();
+    for (const runtime of runtimes) await runtime.stop();
+    assert.equal(starts.length, 100);
+    starts.sort((x, y) => x - y);
+    for (let j = 0; j < starts.length; j++) {
+      for (let i = 0; i <= j; i++) {
+        const windowMs = (starts[j] as number) - (starts[i] as number);
+        assert.ok(j - i + 1 <= 5 + windowMs / 1_000 + 1e-9, `${j - i + 1} starts within ${windowMs} ms`);
+      }
+    }
+    const span = ((starts.at(-1) as number) - (starts[0] as number)) / 1_000;
+    assert.ok(span >= 94, `100 starts took ${span} s of the clock, at 5 + 1/s`);
+  });
+
+  it('rejects bad buckets and unknown bucket names where the runtime is built', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{ rateLimits: { smtp: { capacity: 0, refillPerSecond: 1 } } }, 'rateLimits.smtp.capacity'],
+      [{ rateLimits: { smtp: { capacity: 5, refillPerSecond: 0 } } }, 'rateLimits.smtp.refillPerSecond'],
+      [
+        {
+          rateLimits: { smtp: { capacity: 5, refillPerSecond: 1 } },
+          tasks: { send: { handler: () => 1, rateLimit: 'sms' } },
+        },
+        'tasks.send.rateLimit',
+      ],
+    ];
+    for (const [options, field] of bad) {
+      assert.throws(
+        () => testRuntime({ schema: 'unused', ...options }),
+        (error: unknown) => error instanceof ValidationError && error.field === field,
+        field,
+      );
+    }
+  });
+});
+
+describe('serial queues', () => {
+  it('200 jobs of a serial queue across three runtimes: never two at once, in order', async () => {
+    const schema = freshSchema('serial');
+    let running = 0;
+    let most = 0;
+    const order: string[] = [];
+    const runtimes = [1, 2, 3].map((n) =>
+      testRuntime({
+        schema,
+        name: `s${n}`,
+        queues: { ledger: { serial: true } },
+        tasks: {
+          post: async (_p, ctx) => {
+            running++;
+            most = Math.max(most, running);
+            order.push(ctx.job.id);
+            await new Promise((resolve) => setImmediate(resolve));
+            running--;
+          },
+        },
+      }),
+    );
+    for (const runtime of runtimes) await runtime.start();
+    let succeeded = 0;
+    const all = new Promise<void>((resolve) => {
+      for (const runtime of runtimes) {
+        runtime.events.on('job:succeeded', () => {
+          if (++succeeded === 200) resolve();
+        });
+      }
+    });
+    const jobs = await runtimes[0]?.enqueueMany(
+      Array.from({ length: 200 }, () => ({ task: 'post', queue: 'ledger' })),
+    );
+    await all;
+    for (const runtime of runtimes) await runtime.stop();
+    assert.equal(most, 1, 'never two running at once');
+    assert.deepEqual(
+      order,
+      jobs?.map((job) => job.id),
+      'in order of run_at, then id',
+    );
+  });
+
+  it('rejects a serial queue with a concurrency', () => {
+    assert.throws(
+      () => testRuntime({ schema: 'unused', queues: { ledger: { serial: true, concurrency: 3 } } }),
+      (error: unknown) => error instanceof ValidationError && error.field === 'queues.ledger.concurrency',
+    );
+  });
+});
