@@ -74,6 +74,7 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:polled': [PolledEvent];
   'runtime:swept': [SweptEvent];
   'schedule:tick': [ScheduleTickEvent];
+  'schedule:pass': [{ at: Date; enqueued: number }];
   'runtime:presumed-dead': [{ consumerId: string; at: Date }];
   'runtime:connected': [ConnectionEvent];
   'runtime:disconnected': [ConnectionEvent];

@@ -220,19 +220,26 @@ export class Schedules {
   // pass runs one pass unless one is under way (a slow database must not stack them up).
   private pass(): void {
     if (this.passing) return;
-    this.passing = this.runPass()
-      .catch((error) => this.deps.onError(error))
-      .finally(() => {
+    // The pass is over (and the next may start) before anyone hears of it.
+    this.passing = this.runPass().then(
+      (summary) => {
         this.passing = null;
-      });
+        this.deps.events.emit('schedule:pass', summary);
+      },
+      (error) => {
+        this.passing = null;
+        this.deps.onError(error);
+      },
+    );
   }
 
-  private async runPass(): Promise<void> {
+  private async runPass(): Promise<{ at: Date; enqueued: number }> {
     const client = await this.deps.pool.connect();
     const enqueued: { schedule: Schedule; tick: Date; job: Job }[] = [];
+    const passedAt = this.deps.clock.now();
     try {
       await client.query('BEGIN');
-      const now = this.deps.clock.now();
+      const now = passedAt;
       await this.resumeEveryMs(client, now);
       const due = await client.query<ScheduleRow & { last_job_live: boolean }>(
         `SELECT s.*, EXISTS (SELECT 1 FROM ${quoteIdent(this.deps.schema)}.jobs AS j
@@ -259,6 +266,7 @@ export class Schedules {
       this.deps.events.emitTransition(job, null, 'ENQUEUE', tick);
       this.deps.events.emit('schedule:tick', { schedule, tick, job });
     }
+    return { at: passedAt, enqueued: enqueued.length };
   }
 
   // resumeEveryMs gives an everyMs schedule whose run has ended its next tick: the period counts

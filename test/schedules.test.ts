@@ -128,4 +128,88 @@ describe('schedules', () => {
     assert.ok(!ticks.some((t) => t.startsWith('c-none')), ticks.join(', '));
     assert.equal(ticks.filter((t) => t.startsWith('c-all'))[0], 'c-all 00:01');
   });
+
+  it('everyMs counts from the end of the last run', async () => {
+    const schema = freshSchema('schedevery');
+    const clock = new SimulatedClock(new Date('2026-03-01T00:00:00Z'));
+    let release: () => void = () => undefined;
+    const worker = testRuntime({
+      schema,
+      clock,
+      pollIntervalMs: 1_000,
+      tasks: {
+        slow: () =>
+          new Promise<void>((resolve) => {
+            release = resolve;
+          }),
+      },
+    });
+    await worker.start();
+    const first = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');
+    const running = nextEvent(worker.events, 'job:running');
+    await worker.schedules.upsert('poller', { everyMs: 10_000, task: 'slow' });
+    clock.advance(1_000);
+    const firstTick = await first;
+    await running;
+    clock.advance(25_000); // the run takes 25 s: no tick meanwhile
+    const ended = nextEvent<TransitionEvent>(worker.events, 'job:succeeded');
+    release();
+    const endedAt = (await ended).job.finishedAt as Date;
+    const second = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');
+    clock.advance(11_000);
+    const secondTick = await second;
+    await worker.stop();
+    assert.equal(firstTick.tick.getTime(), new Date('2026-03-01T00:00:00Z').getTime());
+    assert.equal(secondTick.tick.getTime(), endedAt.getTime() + 10_000, 'ten seconds after the run ended');
+  });
+
+  for (const overlap of ['skip', 'queue'] as const) {
+    it(`overlap '${overlap}': ticks during an unfinished run are ${overlap === 'skip' ? 'dropped' : 'held for it'}`, async () => {
+      const schema = freshSchema(`sched${overlap}`);
+      const clock = new SimulatedClock(new Date('2026-03-01T00:00:30Z'));
+      let release: () => void = () => undefined;
+      let runs = 0;
+      const worker = testRuntime({
+        schema,
+        clock,
+        pollIntervalMs: 10_000,
+        tasks: {
+          report: () => {
+            runs++;
+            return runs === 1 ? new Promise<void>((resolve) => (release = resolve)) : undefined;
+          },
+        },
+      });
+      await worker.start();
+      const ticks: string[] = [];
+      worker.events.on('schedule:tick', (e) => ticks.push(e.tick.toISOString().slice(11, 16)));
+      await worker.schedules.upsert('report', { cron: '* * * * *', task: 'report', overlap });
+      const running = nextEvent(worker.events, 'job:running');
+      clock.advance(MINUTE);
+      await running;
+      // Three more ticks pass while the first run is stuck, one pass after each.
+      for (let minute = 2; minute <= 4; minute++) {
+        const passed = nextEvent(worker.events, 'schedule:pass');
+        clock.advance(MINUTE);
+        await passed;
+      }
+      const schedule = await worker.schedules.get('report');
+      assert.equal(schedule?.nextRunAt?.getUTCMinutes(), overlap === 'skip' ? 5 : 4);
+      const finished = nextEvent<TransitionEvent>(worker.events, 'job:succeeded');
+      release();
+      await finished;
+      // Ten seconds later (00:04:40), 'queue' runs the tick it held; 'skip' waits for the next tick.
+      const passed = nextEvent(worker.events, 'schedule:pass');
+      clock.advance(10_000);
+      await passed;
+      if (overlap === 'skip') {
+        assert.deepEqual(ticks, ['00:01']);
+        const next = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');
+        clock.advance(20_000);
+        await next;
+      }
+      await worker.stop();
+      assert.deepEqual(ticks, overlap === 'skip' ? ['00:01', '00:05'] : ['00:01', '00:04']);
+    });
+  }
 });
