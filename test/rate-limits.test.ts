@@ -8,7 +8,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countEvents, freshSchema, nextEvent, testRuntime } from './helpers.js';
 
 describe('token-bucket rate limits', () => {
   it('a bucket of 5 tokens refilling 1/s, 100 jobs, two runtimes: starts never exceed the allowance', async () => {
@@ -73,6 +73,39 @@ describe('token-bucket rate limits', () => {
     }
     const span = ((starts.at(-1) as number) - (starts[0] as number)) / 1_000;
     assert.ok(span >= 94, `100 starts took ${span} s of the clock, at 5 + 1/s`);
+  });
+
+  it('a key function gives each customer a bucket of its own; an empty bucket defers without spending an attempt', async () => {
+    const schema = freshSchema('bucketkey');
+    const ran: string[] = [];
+    const runtime = testRuntime({
+      schema,
+      rateLimits: { smtp: { capacity: 1, refillPerSecond: 0.001 } },
+      tasks: {
+        receipt: defineTask({
+          handler: (payload: { customer: string }) => void ran.push(payload.customer),
+          rateLimit: (payload: { customer: string }) => `smtp:${payload.customer}`,
+        }),
+      },
+    });
+    await runtime.start();
+    const outcomes = countEvents<TransitionEvent>(
+      runtime.events,
+      'job:transition',
+      3,
+      (e) => e.to === 'succeeded' || e.event === 'RERUN',
+    );
+    await runtime.enqueueMany([
+      { task: 'receipt', payload: { customer: 'ada' } },
+      { task: 'receipt', payload: { customer: 'ada' } },
+      { task: 'receipt', payload: { customer: 'bob' } },
+    ]);
+    const seen = await outcomes;
+    await runtime.stop();
+    assert.deepEqual(ran.sort(), ['ada', 'bob']);
+    const deferred = seen.find((e) => e.event === 'RERUN');
+    assert.equal(deferred?.job.attempts, 0, 'no attempt spent');
+    assert.ok((deferred?.job.runAt?.getTime() ?? 0) > Date.now() + 900_000, 'due when the next token is');
   });
 
   it('rejects bad buckets and unknown bucket names where the runtime is built', () => {
