@@ -9,16 +9,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
-
-// deferred is a promise with its resolve function outside (Promise.withResolvers needs Node 22).
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => undefined;
-  const promise = new Promise<void>((done) => {
-    resolve = done;
-  });
-  return { promise, resolve };
-}
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './helpers.js';
 
 const setState = (schema: string, id: string, state: string) =>
   withPool((pool) => pool.query(`UPDATE "${schema}".jobs SET state = $2 WHERE id = $1`, [id, state]));
@@ -148,7 +139,7 @@ describe('cancelling running jobs', () => {
   it('fires the AbortSignal of a job running here and ends it cancelled', async () => {
     const schema = freshSchema('cancelrun');
     let reason: unknown;
-    const started = deferred();
+    const started = gate();
     const worker = testRuntime({
       schema,
       tasks: {
@@ -158,13 +149,13 @@ describe('cancelling running jobs', () => {
               reason = ctx.signal.reason;
               resolve();
             });
-            started.resolve();
+            started.open();
           }),
       },
     });
     await worker.start();
     const job = await worker.enqueue('long', {});
-    await started.promise;
+    await started.opened;
     const cancelled = nextEvent<TransitionEvent>(worker.events, 'job:cancelled');
     const requested = await worker.cancel(job.id, 'operator said so');
     assert.equal(requested.state, 'running', 'cancel returns while the handler winds down');
@@ -177,14 +168,14 @@ describe('cancelling running jobs', () => {
 
   it('reaches a job running in another runtime through the notification channel', async () => {
     const schema = freshSchema('cancelfar');
-    const started = deferred();
+    const started = gate();
     const worker = testRuntime({
       schema,
       tasks: {
         long: (_p, ctx) =>
           new Promise<void>((resolve) => {
             ctx.signal.addEventListener('abort', () => resolve());
-            started.resolve();
+            started.open();
           }),
       },
     });
@@ -192,7 +183,7 @@ describe('cancelling running jobs', () => {
     await worker.start();
     await operator.start();
     const job = await operator.enqueue('long', {});
-    await started.promise;
+    await started.opened;
     const cancelled = nextEvent<TransitionEvent>(worker.events, 'job:cancelled');
     await operator.cancel(job.id);
     await cancelled;

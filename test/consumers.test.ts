@@ -7,16 +7,7 @@ import {
   type SweptEvent,
   type TransitionEvent,
 } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
-
-// gate is a promise the test opens by hand.
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open: () => void = () => undefined;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './helpers.js';
 
 const consumerIds = (schema: string) =>
   withPool(async (pool) =>

@@ -95,3 +95,12 @@ export async function countRows(schema: string, state?: string): Promise<number>
     return Number(result.rows[0]?.n);
   });
 }
+
+/** gate is a promise the test opens by hand (Promise.withResolvers needs Node 22). */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
