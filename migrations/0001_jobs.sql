@@ -47,9 +47,11 @@ CREATE INDEX jobs_queue_claim_idx ON jobs (queue, priority DESC, run_at, id)
 -- running for p_consumer with an attempt spent, or, if their expires_at has passed, expired with no
 -- attempt spent. Rows come back in p_ids order with the state each was taken from. The state
 -- literals are the machine's CLAIM and EXPIRE transitions (checked by the test suite).
+-- claimed_job is a claimed row as the runtime reads it; times travel as epoch milliseconds, which
+-- the driver parses as plain numbers (its timestamp parser was a measurable share of each claim).
 CREATE TYPE claimed_job AS (id bigint, task text, queue text, payload jsonb, priority integer,
-  run_at timestamptz, attempts integer, max_attempts integer, last_error text, errors jsonb, key text,
-  expires_at timestamptz, created_at timestamptz, created_by text, claimed_from text, claimed_to text);
+  run_at_ms float8, attempts integer, max_attempts integer, last_error text, errors jsonb, key text,
+  expires_at_ms float8, created_at_ms float8, created_by text, claimed_from text, claimed_to text);
 
 CREATE FUNCTION take_jobs(p_now timestamptz, p_consumer text, p_ids bigint[])
   RETURNS SETOF claimed_job
@@ -70,8 +72,9 @@ AS $$
     RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
               j.errors, j.key, j.expires_at, j.created_at, j.created_by, prev.state AS claimed_from,
               j.state AS claimed_to, prev.ord)
-  SELECT id, task, queue, payload, priority, run_at, attempts, max_attempts, last_error, errors, key,
-         expires_at, created_at, created_by, claimed_from, claimed_to
+  SELECT id, task, queue, payload, priority, extract(epoch FROM run_at) * 1000, attempts, max_attempts,
+         last_error, errors, key, extract(epoch FROM expires_at) * 1000, extract(epoch FROM created_at) * 1000,
+         created_by, claimed_from, claimed_to
     FROM taken
    ORDER BY ord
 $$;
