@@ -6,8 +6,12 @@
 export const AUTO_PREFETCH_HORIZON_MS = 100;
 /** AUTO_PREFETCH_MAX caps an automatic prefetch: larger claims stop paying for themselves. */
 export const AUTO_PREFETCH_MAX = 500;
-// RATE_WINDOW_MS is how often the finishing rate is re-estimated; IDLE_RESET_MS of silence forgets it.
+// RATE_WINDOW_MS is how often the finishing rate is re-estimated, or sooner once QUICK_SAMPLE jobs
+// have finished in at least QUICK_WINDOW_MS (so that a burst of quick jobs gets large claims within
+// milliseconds, not after a whole window); IDLE_RESET_MS of silence forgets the rate.
 const RATE_WINDOW_MS = 50;
+const QUICK_SAMPLE = 20;
+const QUICK_WINDOW_MS = 5;
 const IDLE_RESET_MS = 1_000;
 
 /**
@@ -38,7 +42,8 @@ export class PrefetchSizer {
     const now = this.monotonicNow();
     this.lastFinishedAt = now;
     const elapsed = now - this.windowStart;
-    if (elapsed < RATE_WINDOW_MS) return;
+    const quick = this.finishedInWindow >= QUICK_SAMPLE && elapsed >= QUICK_WINDOW_MS;
+    if (elapsed < RATE_WINDOW_MS && !quick) return;
     const measured = this.finishedInWindow / elapsed;
     // Half the weight on the newest window: quick to grow under a burst, quick to shrink after it.
     this.perMs = this.perMs === 0 ? measured : (this.perMs + measured) / 2;
