@@ -43,6 +43,9 @@ CREATE INDEX jobs_locked_by_idx ON jobs (locked_by) WHERE locked_by IS NOT NULL;
 CREATE INDEX jobs_queue_claim_idx ON jobs (queue, priority DESC, run_at, id)
   WHERE state IN ('not_started', 'retry', 'interrupted') AND run_at IS NOT NULL;
 
+-- The claim functions are PL/pgSQL rather than SQL so that each session plans them once: a SQL
+-- function is planned on every call, which cost about 0.3 ms per claim.
+--
 -- take_jobs is the second half of a claim: the jobs in p_ids, already locked by the caller, go
 -- running for p_consumer with an attempt spent, or, if their expires_at has passed, expired with no
 -- attempt spent. Rows come back in p_ids order with the state each was taken from. The state
@@ -55,28 +58,31 @@ CREATE TYPE claimed_job AS (id bigint, task text, queue text, payload jsonb, pri
 
 CREATE FUNCTION take_jobs(p_now timestamptz, p_consumer text, p_ids bigint[])
   RETURNS SETOF claimed_job
-  LANGUAGE sql
+  LANGUAGE plpgsql
   SET search_path FROM CURRENT
 AS $$
-  WITH taken AS (
-    UPDATE jobs AS j
-       SET state = CASE WHEN prev.expired THEN 'expired' ELSE 'running' END,
-           attempts = CASE WHEN prev.expired THEN j.attempts ELSE j.attempts + 1 END,
-           locked_by = CASE WHEN prev.expired THEN NULL ELSE p_consumer END,
-           locked_at = CASE WHEN prev.expired THEN NULL ELSE p_now END,
-           finished_at = CASE WHEN prev.expired THEN p_now END,
-           updated_at = p_now
-      FROM (SELECT c.id, c.state, c.expires_at IS NOT NULL AND c.expires_at <= p_now AS expired, n.ord
-              FROM jobs AS c JOIN unnest(p_ids) WITH ORDINALITY AS n(id, ord) ON c.id = n.id) AS prev
-     WHERE j.id = prev.id
-    RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
-              j.errors, j.key, j.expires_at, j.created_at, j.created_by, prev.state AS claimed_from,
-              j.state AS claimed_to, prev.ord)
-  SELECT id, task, queue, payload, priority, extract(epoch FROM run_at) * 1000, attempts, max_attempts,
-         last_error, errors, key, extract(epoch FROM expires_at) * 1000, extract(epoch FROM created_at) * 1000,
-         created_by, claimed_from, claimed_to
-    FROM taken
-   ORDER BY ord
+BEGIN
+  RETURN QUERY
+    WITH taken AS (
+      UPDATE jobs AS j
+         SET state = CASE WHEN prev.expired THEN 'expired' ELSE 'running' END,
+             attempts = CASE WHEN prev.expired THEN j.attempts ELSE j.attempts + 1 END,
+             locked_by = CASE WHEN prev.expired THEN NULL ELSE p_consumer END,
+             locked_at = CASE WHEN prev.expired THEN NULL ELSE p_now END,
+             finished_at = CASE WHEN prev.expired THEN p_now END,
+             updated_at = p_now
+        FROM (SELECT c.id, c.state, c.expires_at IS NOT NULL AND c.expires_at <= p_now AS expired, n.ord
+                FROM jobs AS c JOIN unnest(p_ids) WITH ORDINALITY AS n(id, ord) ON c.id = n.id) AS prev
+       WHERE j.id = prev.id
+      RETURNING j.id, j.task, j.queue, j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error,
+                j.errors, j.key, j.expires_at, j.created_at, j.created_by, prev.state AS claimed_from,
+                j.state AS claimed_to, prev.ord)
+    SELECT id, task, queue, payload, priority, (extract(epoch FROM run_at) * 1000)::float8, attempts,
+           max_attempts, last_error, errors, key, (extract(epoch FROM expires_at) * 1000)::float8,
+           (extract(epoch FROM created_at) * 1000)::float8, created_by, claimed_from, claimed_to
+      FROM taken
+     ORDER BY ord;
+END;
 $$;
 
 -- claim_jobs takes up to p_limit due jobs of the given tasks outside the queues in p_skip_queues
@@ -88,36 +94,42 @@ $$;
 CREATE FUNCTION claim_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text,
                            p_skip_queues text[])
   RETURNS SETOF claimed_job
-  LANGUAGE sql
+  LANGUAGE plpgsql
   SET search_path FROM CURRENT
   SET enable_sort = off
   SET jit = off
 AS $$
-  SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
-    SELECT c.id FROM jobs AS c
-     WHERE c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
-       AND c.run_at <= p_now AND c.task = ANY (p_tasks) AND c.queue <> ALL (p_skip_queues)
-     ORDER BY c.priority DESC, c.run_at, c.id
-     LIMIT p_limit
-       FOR UPDATE SKIP LOCKED))
+BEGIN
+  RETURN QUERY
+    SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
+      SELECT c.id FROM jobs AS c
+       WHERE c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
+         AND c.run_at <= p_now AND c.task = ANY (p_tasks) AND c.queue <> ALL (p_skip_queues)
+       ORDER BY c.priority DESC, c.run_at, c.id
+       LIMIT p_limit
+         FOR UPDATE SKIP LOCKED));
+END;
 $$;
 
 -- claim_queue_jobs is claim_jobs for one named queue, through jobs_queue_claim_idx.
 CREATE FUNCTION claim_queue_jobs(p_now timestamptz, p_tasks text[], p_limit integer, p_consumer text,
                                  p_queue text)
   RETURNS SETOF claimed_job
-  LANGUAGE sql
+  LANGUAGE plpgsql
   SET search_path FROM CURRENT
   SET enable_sort = off
   SET jit = off
 AS $$
-  SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
-    SELECT c.id FROM jobs AS c
-     WHERE c.queue = p_queue AND c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
-       AND c.run_at <= p_now AND c.task = ANY (p_tasks)
-     ORDER BY c.priority DESC, c.run_at, c.id
-     LIMIT p_limit
-       FOR UPDATE SKIP LOCKED))
+BEGIN
+  RETURN QUERY
+    SELECT * FROM take_jobs(p_now, p_consumer, ARRAY(
+      SELECT c.id FROM jobs AS c
+       WHERE c.queue = p_queue AND c.state IN ('not_started', 'retry', 'interrupted') AND c.run_at IS NOT NULL
+         AND c.run_at <= p_now AND c.task = ANY (p_tasks)
+       ORDER BY c.priority DESC, c.run_at, c.id
+       LIMIT p_limit
+         FOR UPDATE SKIP LOCKED));
+END;
 $$;
 
 -- notify_jobs_inserted wakes listening runtimes once per INSERT statement, not once per row, and
