@@ -108,6 +108,7 @@ export class Schedules {
   private readonly table: string;
   private timer: TimerHandle | null = null;
   private passing: Promise<void> | null = null;
+  private passAgain = false;
   private running = false;
 
   constructor(private readonly deps: SchedulesDeps) {
@@ -217,18 +218,25 @@ export class Schedules {
     await this.passing;
   }
 
-  // pass runs one pass unless one is under way (a slow database must not stack them up).
+  // pass runs one pass; a pass asked for while one is under way runs right after it, once, so a
+  // slow pass neither stacks passes up nor makes a tick wait a whole interval.
   private pass(): void {
-    if (this.passing) return;
+    if (this.passing) {
+      this.passAgain = true;
+      return;
+    }
+    this.passAgain = false;
     // The pass is over (and the next may start) before anyone hears of it.
     this.passing = this.runPass().then(
       (summary) => {
         this.passing = null;
         this.deps.events.emit('schedule:pass', summary);
+        if (this.passAgain && this.running) this.pass();
       },
       (error) => {
         this.passing = null;
         this.deps.onError(error);
+        if (this.passAgain && this.running) this.pass();
       },
     );
   }
