@@ -9,7 +9,7 @@ import { InvalidResultError, JobCancelledError, TimeoutError } from './errors.js
 import type { RuntimeEvents } from './events.js';
 import { decide } from './exceptions.js';
 import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
-import { JobActors } from './job-actors.js';
+import { type JobActor, JobActors } from './job-actors.js';
 import type { Job } from './job-row.js';
 import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
@@ -18,7 +18,7 @@ import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import type { ClaimedJob, Outcome, Storage } from './storage.js';
 import type { JobContext, TaskDefinition } from './tasks.js';
-import { type JobActor, sendPlanned } from './transitions.js';
+import { planTransition, tryTransition } from './transitions.js';
 
 /** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
 export interface DispatcherDeps {
@@ -510,7 +510,8 @@ export class Dispatcher {
       case 'remove': {
         const outcome = this.outcome(entry, { type: 'SUCCEED' }, { remove: true, progressJson });
         // The row goes once it has succeeded: the machine must allow REMOVE from there too.
-        sendPlanned(entry.actor, { ...entry.job, state: outcome.to }, { type: 'REMOVE' });
+        planTransition({ ...entry.job, state: outcome.to }, { type: 'REMOVE' });
+        entry.actor.send({ type: 'REMOVE' });
         return outcome;
       }
       case 'cancel':
@@ -552,16 +553,19 @@ export class Dispatcher {
       this.accepting = false;
       return { outcome: this.outcome(entry, { type: 'RELEASE' }, { error: message }), crash: cause };
     }
-    if (decision.action === 'retry' && entry.actor.getSnapshot().can({ type: 'RETRY' })) {
+    if (decision.action === 'retry' && tryTransition(job, 'RETRY') !== null) {
       const runAt = new Date(this.deps.clock.now().getTime() + decision.delayMs);
       return { outcome: this.outcome(entry, { type: 'RETRY' }, { runAt, error: message }) };
     }
     return { outcome: this.outcome(entry, { type: 'FAIL' }, { error: message }) };
   }
 
+  // outcome plans the change with the machine (throwing if it refuses) and moves the job's actor
+  // with the same event, so that an inspector sees the decision as it is made.
   private outcome(entry: RunningJob, event: JobEvent, extras: OutcomeExtras = {}): Outcome {
-    const plan = sendPlanned(entry.actor, entry.job, event);
-    return toOutcome(entry.job, plan, entry.actor.getSnapshot().hasTag('finished'), extras);
+    const plan = planTransition(entry.job, event);
+    entry.actor.send(event);
+    return toOutcome(entry.job, plan, extras);
   }
 
   // write hands the outcome to the completion writer; once it is durable the job object is brought up

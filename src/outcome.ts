@@ -12,12 +12,7 @@ export interface OutcomeExtras {
 }
 
 /** toOutcome turns a change the machine planned for a held job into the row the writer applies. */
-export function toOutcome(
-  job: Job,
-  plan: PlannedTransition,
-  finished: boolean,
-  extras: OutcomeExtras = {},
-): Outcome {
+export function toOutcome(job: Job, plan: PlannedTransition, extras: OutcomeExtras = {}): Outcome {
   return {
     jobId: job.id,
     attempt: job.attempts,
@@ -28,7 +23,7 @@ export function toOutcome(
     runAt: extras.runAt ?? null,
     error: extras.error ?? null,
     resultJson: extras.resultJson ?? null,
-    finished,
+    finished: plan.finished,
     remove: extras.remove ?? false,
     progressJson: extras.progressJson ?? null,
   };

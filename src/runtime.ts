@@ -510,7 +510,7 @@ export class Runtime {
   private async releasePrefetched(): Promise<void> {
     const outcomes = this.dispatcher
       .takePrefetched()
-      .map(({ job }) => toOutcome(job, planTransition(job, { type: 'RELEASE' }), false));
+      .map(({ job }) => toOutcome(job, planTransition(job, { type: 'RELEASE' })));
     await Promise.all(outcomes.map((outcome) => this.completions.write(outcome)));
   }
 

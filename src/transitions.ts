@@ -1,4 +1,4 @@
-import { type Actor, createActor } from 'xstate';
+import { transition } from 'xstate';
 import {
   JOB_STATES,
   type JobEvent,
@@ -15,6 +15,8 @@ export interface PlannedTransition {
   from: JobState;
   to: JobState;
   attempts: number;
+  /** finished is whether `to` is tagged `finished` in the machine (the job's lifecycle is over). */
+  finished: boolean;
 }
 
 /** JobFacts are the parts of a job the machine decides on. */
@@ -25,17 +27,47 @@ export interface JobFacts {
   maxAttempts: number;
 }
 
-/** JobActor is a running job as a live XState actor, visible to an inspector. */
-export type JobActor = Actor<typeof jobMachine>;
+/** Decision is what the machine did with one event in one situation: refused it, or where it led. */
+type Decision = { to: JobState; attempts: number; finished: boolean } | null;
 
-// inputOf satisfies createActor's typing; a restored snapshot takes precedence over input.
-function inputOf(job: JobFacts) {
-  return { jobId: job.id, maxAttempts: job.maxAttempts };
+// DECISIONS_MAX bounds the remembered decisions. The situations a machine meets are few (states ×
+// events × attempt counts), so the bound is only a guard against unusual maxAttempts values.
+const DECISIONS_MAX = 10_000;
+
+/**
+ * decisions remembers the machine's answers. The job machine is pure and decides on the state, the
+ * event and the attempt counts only (jobId is in its context for the inspector, not for decisions),
+ * so an answer computed once holds for every job in the same situation. Asking the machine costs
+ * about 4 µs; remembering the answer makes the hot path's decisions nearly free, and the machine
+ * remains the only author of every answer (the test suite compares them with a fresh machine).
+ */
+const decisions = new Map<string, Decision>();
+
+function decide(job: JobFacts, event: JobEventType): Decision {
+  // The key leaves jobId out on purpose: see above.
+  const key = `${job.state}|${event}|${job.attempts}|${job.maxAttempts}`;
+  let decision = decisions.get(key);
+  if (decision === undefined) {
+    decision = askMachine(job, event);
+    if (decisions.size >= DECISIONS_MAX) decisions.clear();
+    decisions.set(key, decision);
+  }
+  return decision;
 }
 
-function snapshotOf(job: JobFacts) {
+// askMachine runs the machine's pure transition function. An unchanged snapshot means a refused
+// event or a self-transition; only then is can() worth asking.
+function askMachine(job: JobFacts, type: JobEventType): Decision {
   const context: JobMachineContext = { jobId: job.id, attempts: job.attempts, maxAttempts: job.maxAttempts };
-  return jobMachine.resolveState({ value: job.state, context });
+  const event = { type } as JobEvent;
+  const before = jobMachine.resolveState({ value: job.state, context });
+  const [after] = transition(jobMachine, before, event);
+  if (after === before && !before.can(event)) return null;
+  return {
+    to: after.value as JobState,
+    attempts: after.context.attempts,
+    finished: after.hasTag('finished'),
+  };
 }
 
 /**
@@ -43,26 +75,21 @@ function snapshotOf(job: JobFacts) {
  * InvalidTransitionError naming the job, its state and the event.
  */
 export function planTransition(job: JobFacts, event: JobEvent): PlannedTransition {
-  const actor = createActor(jobMachine, { snapshot: snapshotOf(job), input: inputOf(job) }).start();
-  try {
-    return sendPlanned(actor, job, event);
-  } finally {
-    actor.stop();
-  }
+  const planned = tryTransition(job, event.type);
+  if (planned === null) throw new InvalidTransitionError(job.id, job.state, event.type);
+  return planned;
 }
 
-/** sendPlanned sends `event` to a job's actor and returns the change, or throws if the machine refused it. */
-export function sendPlanned(actor: JobActor, job: JobFacts, event: JobEvent): PlannedTransition {
-  const before = actor.getSnapshot();
-  actor.send(event);
-  const after = actor.getSnapshot();
-  // An unchanged snapshot means a refused event or a self-transition; only then is can() worth asking.
-  if (after === before && !before.can(event)) throw new InvalidTransitionError(job.id, job.state, event.type);
+/** tryTransition is planTransition returning null, rather than throwing, for an event the machine refuses. */
+export function tryTransition(job: JobFacts, event: JobEventType): PlannedTransition | null {
+  const decision = decide(job, event);
+  if (decision === null) return null;
   return {
-    event: event.type,
+    event,
     from: job.state,
-    to: after.value as JobState,
-    attempts: after.context.attempts,
+    to: decision.to,
+    attempts: decision.attempts,
+    finished: decision.finished,
   };
 }
 

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JOB_STATES, type JobEventType, type JobState } from '../machines/job.js';
+import { createActor } from 'xstate';
+import { JOB_STATES, type JobEventType, type JobState, jobMachine } from '../machines/job.js';
 import { InvalidTransitionError } from '../src/errors.js';
-import { planTransition, sourcesOf, targetOf } from '../src/transitions.js';
+import { jobActorLogic } from '../src/job-actors.js';
+import { planTransition, sourcesOf, targetOf, tryTransition } from '../src/transitions.js';
 
 // EXPECTED is the lifecycle written out by hand: every (state, event) pair not listed must be refused.
 const WAITING = {
@@ -102,6 +104,47 @@ describe('job machine', () => {
       () => planTransition({ id: '7', state: 'running', attempts: 3, maxAttempts: 3 }, { type: 'RETRY' }),
       InvalidTransitionError,
     );
+  });
+
+  it('remembers exactly what a fresh machine actor decides, for every state, event and attempt count', () => {
+    let compared = 0;
+    for (const state of JOB_STATES) {
+      for (const event of EVENTS) {
+        for (let maxAttempts = 1; maxAttempts <= 3; maxAttempts++) {
+          for (let attempts = 0; attempts <= maxAttempts; attempts++) {
+            const context = { jobId: `j${compared}`, attempts, maxAttempts };
+            const machine = createActor(jobMachine, {
+              snapshot: jobMachine.resolveState({ value: state, context }),
+              input: { jobId: context.jobId, maxAttempts },
+            }).start();
+            const before = machine.getSnapshot();
+            machine.send({ type: event });
+            const after = machine.getSnapshot();
+            const refused = after === before && !before.can({ type: event });
+            const job = { id: context.jobId, state, attempts, maxAttempts };
+            // Asked twice: the second answer comes from memory and must equal the first.
+            for (const planned of [tryTransition(job, event), tryTransition(job, event)]) {
+              if (refused) assert.equal(planned, null, `${state} ${event} ${attempts}/${maxAttempts}`);
+              else
+                assert.deepEqual(planned, {
+                  event,
+                  from: state,
+                  to: after.value,
+                  attempts: after.context.attempts,
+                  finished: after.hasTag('finished'),
+                });
+            }
+            // The job actor's logic moves as the machine actor did.
+            const actor = createActor(jobActorLogic, { input: job }).start();
+            actor.send({ type: event });
+            assert.equal(actor.getSnapshot().value, refused ? state : after.value);
+            assert.equal(actor.getSnapshot().context.attempts, refused ? attempts : after.context.attempts);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.equal(compared, JOB_STATES.length * EVENTS.length * 9);
   });
 
   it('derives the claim from the machine: claimable states and target', () => {
