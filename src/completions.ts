@@ -69,13 +69,13 @@ export class CompletionWriter {
   private async flushBatch(batch: PendingOutcome[]): Promise<void> {
     for (;;) {
       try {
-        const written = await this.storage.jobsApplyOutcomes(
+        const refused = await this.storage.jobsApplyOutcomes(
           batch.map((p) => p.outcome),
           this.consumerId,
           this.now(),
         );
         this.failures = 0;
-        for (const p of batch) p.settle(written.has(p.outcome.jobId));
+        for (const p of batch) p.settle(!refused.has(p.outcome.jobId));
         return;
       } catch (error) {
         this.failures++;

@@ -156,30 +156,35 @@ describe('job machine', () => {
 
 describe('the claim in the migrations', () => {
   it('claims from the states the machine claims from, into the states it enters', async () => {
-    const { readFile } = await import('node:fs/promises');
+    const { readdir, readFile } = await import('node:fs/promises');
     const migrations = new URL('../../migrations/', import.meta.url);
-    const sql = (
-      await Promise.all(
-        ['0001_jobs.sql', '0003_schedules_and_rate_limits.sql'].map((file) =>
-          readFile(new URL(file, migrations), 'utf8'),
-        ),
-      )
-    ).join('\n');
-    const from = (marker: string) => sql.slice(sql.indexOf(marker));
+    const files = (await readdir(migrations)).filter((file) => file.endsWith('.sql')).sort();
+    const sql = (await Promise.all(files.map((file) => readFile(new URL(file, migrations), 'utf8')))).join(
+      '\n',
+    );
+    // A function's definition in force is its last one: later migrations replace earlier ones.
+    const definitionOf = (name: string) => {
+      const starts = [...sql.matchAll(new RegExp(`CREATE (OR REPLACE )?(FUNCTION|INDEX) ${name}\\b`, 'g'))];
+      const start = starts.at(-1)?.index;
+      assert.ok(start !== undefined, `${name} is defined`);
+      return sql.slice(start);
+    };
     const statesIn = (text: string) =>
       [...(/state IN \(([^)]*)\)/.exec(text)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]);
-    for (const marker of [
-      'CREATE INDEX jobs_claim_idx',
-      'CREATE INDEX jobs_queue_claim_idx',
-      'CREATE FUNCTION claim_jobs',
-      'CREATE FUNCTION claim_queue_jobs',
-      'CREATE FUNCTION claim_serial_job',
+    for (const name of [
+      'jobs_claim_idx',
+      'jobs_queue_claim_idx',
+      'claim_jobs',
+      'claim_queue_jobs',
+      'claim_serial_job',
     ]) {
-      assert.deepEqual(statesIn(from(marker)), sourcesOf('CLAIM'), marker);
+      assert.deepEqual(statesIn(definitionOf(name)), sourcesOf('CLAIM'), name);
     }
     // A claimed job that has expired takes EXPIRE instead, from the same states.
     assert.deepEqual(sourcesOf('EXPIRE'), sourcesOf('CLAIM'));
-    const take = from('CREATE FUNCTION take_jobs');
-    assert.match(take, new RegExp(`THEN '${targetOf('EXPIRE')}' ELSE '${targetOf('CLAIM')}' END`));
+    assert.match(
+      definitionOf('take_jobs'),
+      new RegExp(`THEN '${targetOf('EXPIRE')}' ELSE '${targetOf('CLAIM')}' END`),
+    );
   });
 });
