@@ -8,6 +8,7 @@ import type { CompletionWriter } from './completions.js';
 import { InvalidResultError, JobCancelledError, TimeoutError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { decide } from './exceptions.js';
+import { HandlerContext } from './handler-context.js';
 import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
 import { type JobActor, JobActors } from './job-actors.js';
 import type { Job } from './job-row.js';
@@ -17,7 +18,7 @@ import { type OutcomeExtras, toOutcome } from './outcome.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import type { ClaimedJob, Outcome, Storage } from './storage.js';
-import type { JobContext, TaskDefinition } from './tasks.js';
+import type { TaskDefinition } from './tasks.js';
 import { planTransition, tryTransition } from './transitions.js';
 
 /** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
@@ -68,14 +69,6 @@ export interface RunningJob {
   abortReason?: unknown;
   /** cancelReason is set when someone cancelled the job while it ran: it then ends cancelled. */
   cancelReason?: string;
-}
-
-function controllerOf(entry: RunningJob): AbortController {
-  if (!entry.controller) {
-    entry.controller = new AbortController();
-    if ('abortReason' in entry) entry.controller.abort(entry.abortReason);
-  }
-  return entry.controller;
 }
 
 function abortEntry(entry: RunningJob, reason: unknown): void {
@@ -374,7 +367,10 @@ export class Dispatcher {
   private invoke(task: TaskDefinition, entry: RunningJob): Promise<AttemptResult> {
     let returned: unknown;
     try {
-      returned = task.handler(entry.job.payload, this.contextFor(entry));
+      returned = task.handler(
+        entry.job.payload,
+        new HandlerContext(entry, this.deps.logger, this.deps.progress),
+      );
     } catch (error) {
       return Promise.resolve({ ok: false, error });
     }
@@ -406,23 +402,6 @@ export class Dispatcher {
         resolve(result);
       });
     });
-  }
-
-  private contextFor(entry: RunningJob): JobContext {
-    const { logger, progress } = this.deps;
-    let jobLogger: Logger | undefined;
-    return {
-      job: entry.job,
-      get signal() {
-        return controllerOf(entry).signal;
-      },
-      // logger: the child logger is built on first use, as most handlers of a busy queue never log.
-      get logger() {
-        jobLogger ??= logger.child({ jobId: entry.job.id, task: entry.job.task });
-        return jobLogger;
-      },
-      progress: (completed, total) => progress.report(entry.job, completed, total),
-    };
   }
 
   // conclude decides a finished attempt's outcome: synchronously for a success, through the policy

@@ -108,7 +108,7 @@ export interface ClaimedJob {
   from: JobState;
 }
 
-// ClaimedColumns is a row of claim_jobs (migrations/0001) in its column order.
+// ClaimedColumns is a row of claim_jobs (migrations/0001) in its column order, as claimedAsJson sends it.
 type ClaimedColumns = [
   id: string,
   task: string,
@@ -127,6 +127,19 @@ type ClaimedColumns = [
   claimedFrom: JobState,
   claimedTo: JobState,
 ];
+
+/**
+ * claimedAsJson wraps a claim function's call so that all its rows come back as one JSON array of
+ * arrays, in claim order, with ids as text (a bigint may exceed a double). The driver then parses one
+ * field with the native JSON parser instead of sixteen fields a row in JavaScript, which was a tenth
+ * of the CPU a drained job cost the worker.
+ */
+function claimedAsJson(call: string): string {
+  return `SELECT coalesce(json_agg(json_build_array(c.id::text, c.task, c.queue, c.payload, c.priority,
+            c.run_at_ms, c.attempts, c.max_attempts, c.last_error, c.errors, c.key, c.expires_at_ms,
+            c.created_at_ms, c.created_by, c.claimed_from, c.claimed_to) ORDER BY c.ordinality), '[]') AS claimed
+      FROM ${call} WITH ORDINALITY AS c`;
+}
 
 /**
  * ClaimRequest says who claims how many due jobs of which tasks at what time: from one named queue,
@@ -164,11 +177,11 @@ export class Storage {
     this.consumers = `${this.schema}.consumers`;
     this.finishedChannel = finishedChannel(schema);
     this.jobsChannel = notifyChannel(schema);
-    // The claim is a function in the schema (migrations/0001) so that it can run with sorting switched
-    // off: the plan must walk the claim index in order whatever the table's statistics say.
-    this.claimSql = `SELECT * FROM ${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`;
-    this.claimQueueSql = `SELECT * FROM ${this.schema}.claim_queue_jobs($1, $2::text[], $3, $4, $5::text)`;
-    this.claimSerialSql = `SELECT * FROM ${this.schema}.claim_serial_job($1, $2::text[], $3, $4::text)`;
+    // The claim is a function in the schema (migrations/0001, 0004) so that it can run with sorting
+    // switched off: the plan must walk the claim index in order whatever the table's statistics say.
+    this.claimSql = claimedAsJson(`${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`);
+    this.claimQueueSql = claimedAsJson(`${this.schema}.claim_queue_jobs($1, $2::text[], $3, $4, $5::text)`);
+    this.claimSerialSql = claimedAsJson(`${this.schema}.claim_serial_job($1, $2::text[], $3, $4::text)`);
   }
 
   private readonly claimSql: string;
@@ -287,9 +300,7 @@ export class Storage {
    */
   async jobsClaim(request: ClaimRequest): Promise<ClaimedJob[]> {
     if (request.limit <= 0 || request.tasks.length === 0) return [];
-    // Rows come back as arrays and become Jobs in one step: the claim knows the columns it set, and
-    // pg's per-row objects would only be copied (this is the hot path of every drain).
-    const result = await this.db.query<ClaimedColumns>({
+    const result = await this.db.query<{ claimed: ClaimedColumns[] }>({
       text: request.serial
         ? this.claimSerialSql
         : request.queue === undefined
@@ -304,11 +315,10 @@ export class Storage {
             request.consumerId,
             request.queue ?? request.skipQueues ?? [],
           ],
-      rowMode: 'array',
     });
     const { consumerId, now } = request;
     const held = this.claim.to;
-    return result.rows.map((c) => ({
+    return (result.rows[0]?.claimed ?? []).map((c) => ({
       job: {
         id: c[0],
         task: c[1],

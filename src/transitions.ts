@@ -34,23 +34,39 @@ type Decision = { to: JobState; attempts: number; finished: boolean } | null;
 // events × attempt counts), so the bound is only a guard against unusual maxAttempts values.
 const DECISIONS_MAX = 10_000;
 
+// COUNT_LIMIT bounds the attempt counts that fit the numeric key below (maxAttempts is at most
+// 1,000,000 when enqueued); a count beyond it is decided afresh every time.
+const COUNT_LIMIT = 2 ** 20;
+
 /**
- * decisions remembers the machine's answers. The job machine is pure and decides on the state, the
- * event and the attempt counts only (jobId is in its context for the inspector, not for decisions),
- * so an answer computed once holds for every job in the same situation. Asking the machine costs
- * about 4 µs; remembering the answer makes the hot path's decisions nearly free, and the machine
- * remains the only author of every answer (the test suite compares them with a fresh machine).
+ * decisions remembers the machine's answers, by state, then event, then attempt counts. The job
+ * machine is pure and decides on the state, the event and the attempt counts only (jobId is in its
+ * context for the inspector, not for decisions), so an answer computed once holds for every job in
+ * the same situation. Asking the machine costs about 4 µs; remembering the answer makes the hot
+ * path's decisions nearly free, and the machine remains the only author of every answer (the test
+ * suite compares them with a fresh machine).
  */
-const decisions = new Map<string, Decision>();
+const decisions = new Map<JobState, Map<JobEventType, Map<number, Decision>>>();
+let remembered = 0;
 
 function decide(job: JobFacts, event: JobEventType): Decision {
-  // The key leaves jobId out on purpose: see above.
-  const key = `${job.state}|${event}|${job.attempts}|${job.maxAttempts}`;
-  let decision = decisions.get(key);
+  if (job.attempts >= COUNT_LIMIT || job.maxAttempts >= COUNT_LIMIT || job.attempts < 0) {
+    return askMachine(job, event);
+  }
+  if (remembered >= DECISIONS_MAX) {
+    decisions.clear();
+    remembered = 0;
+  }
+  let byEvent = decisions.get(job.state);
+  if (!byEvent) decisions.set(job.state, (byEvent = new Map()));
+  let byCounts = byEvent.get(event);
+  if (!byCounts) byEvent.set(event, (byCounts = new Map()));
+  const counts = job.attempts * COUNT_LIMIT + job.maxAttempts;
+  let decision = byCounts.get(counts);
   if (decision === undefined) {
     decision = askMachine(job, event);
-    if (decisions.size >= DECISIONS_MAX) decisions.clear();
-    decisions.set(key, decision);
+    byCounts.set(counts, decision);
+    remembered++;
   }
   return decision;
 }
