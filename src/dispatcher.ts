@@ -76,6 +76,14 @@ function abortEntry(entry: RunningJob, reason: unknown): void {
   entry.controller?.abort(reason);
 }
 
+/**
+ * TURN_STARTS bounds how many jobs start within one turn of the event loop. Quick handlers settle in
+ * microtasks, so without a bound a whole local queue would run before the event loop saw any I/O:
+ * the claim that refills the queue and the write of finished outcomes would wait for it, and the
+ * database would idle while Node works, then Node while the database works.
+ */
+const TURN_STARTS = 128;
+
 /** RESULT_MAX_BYTES bounds a stored result: results are for small summaries, not for data. */
 export const RESULT_MAX_BYTES = 1_000_000;
 
@@ -103,6 +111,9 @@ export class Dispatcher {
   private readonly queueHeld = new Map<string, number>();
   private readonly actors: JobActors;
   private readonly prefetch: PrefetchSizer;
+  /** turnStarts counts the jobs started in this turn of the event loop (see TURN_STARTS). */
+  private turnStarts = 0;
+  private turnFull = false;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
@@ -284,9 +295,23 @@ export class Dispatcher {
     if (!this.accepting) return;
     const at = this.deps.clock.now();
     while (this.slotsHeld < this.deps.maxRunningJobs && this.prefetched.length > 0) {
+      if (this.turnStarts === 0) setImmediate(this.nextTurn);
+      else if (this.turnStarts >= TURN_STARTS) {
+        this.turnFull = true;
+        return;
+      }
+      this.turnStarts++;
       this.start(this.prefetched.shift() as ClaimedJob, at);
     }
   }
+
+  // nextTurn opens a new turn's budget of starts, and spends it if the last turn ran out.
+  private readonly nextTurn = (): void => {
+    this.turnStarts = 0;
+    if (!this.turnFull) return;
+    this.turnFull = false;
+    this.startPrefetched();
+  };
 
   // start runs a claimed job as an actor. The claim itself was written by SQL whose states come from
   // the machine (checked when the runtime was built), so the actor starts in the state the claim entered.

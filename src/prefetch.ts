@@ -4,8 +4,13 @@
  * hoarded by one runtime while others idle.
  */
 export const AUTO_PREFETCH_HORIZON_MS = 100;
-/** AUTO_PREFETCH_MAX caps an automatic prefetch: larger claims stop paying for themselves. */
-export const AUTO_PREFETCH_MAX = 500;
+/**
+ * AUTO_PREFETCH_MAX caps an automatic prefetch. The local queue is refilled once half empty, so the
+ * cap sets both the claim size (about half of it) and the work left to cover the claim's round trip
+ * (the other half): at 1,000, claims of about 500 leave while a few milliseconds of quick jobs remain.
+ * Beyond that, larger claims stop paying for themselves.
+ */
+export const AUTO_PREFETCH_MAX = 1000;
 // RATE_WINDOW_MS is how often the finishing rate is re-estimated, or sooner once QUICK_SAMPLE jobs
 // have finished in at least QUICK_WINDOW_MS (so that a burst of quick jobs gets large claims within
 // milliseconds, not after a whole window); IDLE_RESET_MS of silence forgets the rate.

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { PolledEvent } from '../src/index.js';
 import { AUTO_PREFETCH_MAX, PrefetchSizer } from '../src/prefetch.js';
+import { countEvents, freshSchema, testRuntime } from './helpers.js';
 
 describe('prefetch sizing', () => {
   it('uses a fixed prefetch as given', () => {
@@ -47,5 +49,38 @@ describe('prefetch sizing', () => {
     assert.ok(sizer.size > 0);
     now += 5_000;
     assert.equal(sizer.size, 0);
+  });
+});
+
+describe('a long local queue of quick jobs', () => {
+  it('lets the event loop turn before it is empty, so claims and writes overlap with work', async () => {
+    const schema = freshSchema('turns');
+    const total = 600;
+    let ran = 0;
+    let ranWhenLoopTurned = -1;
+    const runtime = testRuntime({
+      schema,
+      prefetch: 1000,
+      tasks: {
+        quick: () => {
+          // The first handler asks for the next turn of the event loop; it must come mid-queue.
+          if (ran++ === 0) setImmediate(() => (ranWhenLoopTurned = ran));
+        },
+      },
+    });
+    const producer = testRuntime({ schema });
+    await producer.start();
+    await producer.enqueueMany(Array.from({ length: total }, () => ({ task: 'quick', payload: {} })));
+    const done = countEvents(runtime.events, 'job:succeeded', total);
+    const claims: number[] = [];
+    runtime.events.on('runtime:polled', (polled: PolledEvent) => claims.push(polled.claimed));
+    await runtime.start();
+    await done;
+    await Promise.all([runtime.stop(), producer.stop()]);
+    assert.equal(claims[0], total, 'one claim took the whole backlog');
+    assert.ok(
+      ranWhenLoopTurned > 0 && ranWhenLoopTurned < total,
+      `loop turned after ${ranWhenLoopTurned} jobs`,
+    );
   });
 });
