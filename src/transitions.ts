@@ -58,9 +58,15 @@ function decide(job: JobFacts, event: JobEventType): Decision {
     remembered = 0;
   }
   let byEvent = decisions.get(job.state);
-  if (!byEvent) decisions.set(job.state, (byEvent = new Map()));
+  if (!byEvent) {
+    byEvent = new Map();
+    decisions.set(job.state, byEvent);
+  }
   let byCounts = byEvent.get(event);
-  if (!byCounts) byEvent.set(event, (byCounts = new Map()));
+  if (!byCounts) {
+    byCounts = new Map();
+    byEvent.set(event, byCounts);
+  }
   const counts = job.attempts * COUNT_LIMIT + job.maxAttempts;
   let decision = byCounts.get(counts);
   if (decision === undefined) {
