@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { JobState } from '../machines/job.js';
 import { DuplicateJobError, ValidationError } from './errors.js';
 import type { Job } from './job-row.js';
+import { withClient } from './pool-client.js';
 import type { NewJob, Queryable, Storage } from './storage.js';
 import { planTransition } from './transitions.js';
 
@@ -59,18 +60,17 @@ async function inTransaction<T>(
   work: (client: Queryable) => Promise<T>,
 ): Promise<T> {
   if (context.client) return work(context.client);
-  const client = await context.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  return withClient(context.connect, async (client) => {
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
 }
 
 async function insertKeyed(

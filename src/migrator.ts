@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { SchemaNotMigratedError, SchemaTooNewError } from './errors.js';
+import { withClient } from './pool-client.js';
 import { quoteIdent } from './schema-name.js';
 
 /** Migration is one numbered SQL file of `migrations/`. */
@@ -43,42 +44,42 @@ export async function migrate(
   schema: string,
   migrations: readonly Migration[],
 ): Promise<number[]> {
-  const client = await pool.connect();
   const ident = quoteIdent(schema);
   const applied: number[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`jobchart:${schema}`]);
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${ident}.migrations (
-           version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-      );
-      const current = await readVersion(client, schema);
-      const known = latestVersion(migrations);
-      if (current > known) throw new SchemaTooNewError(schema, current, known);
-      for (const migration of migrations.filter((m) => m.version > current)) {
-        await client.query('BEGIN');
-        try {
-          await client.query(`SET LOCAL search_path TO ${ident}`);
-          await client.query(migration.sql);
-          await client.query(`INSERT INTO ${ident}.migrations (version, name) VALUES ($1, $2)`, [
-            migration.version,
-            migration.name,
-          ]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK');
-          throw error;
+  await withClient(
+    () => pool.connect(),
+    async (client) => {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`jobchart:${schema}`]);
+      try {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident}`);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${ident}.migrations (
+             version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        );
+        const current = await readVersion(client, schema);
+        const known = latestVersion(migrations);
+        if (current > known) throw new SchemaTooNewError(schema, current, known);
+        for (const migration of migrations.filter((m) => m.version > current)) {
+          await client.query('BEGIN');
+          try {
+            await client.query(`SET LOCAL search_path TO ${ident}`);
+            await client.query(migration.sql);
+            await client.query(`INSERT INTO ${ident}.migrations (version, name) VALUES ($1, $2)`, [
+              migration.version,
+              migration.name,
+            ]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
+          applied.push(migration.version);
         }
-        applied.push(migration.version);
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`jobchart:${schema}`]);
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`jobchart:${schema}`]);
-    }
-  } finally {
-    client.release();
-  }
+    },
+  );
   return applied;
 }
 

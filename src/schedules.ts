@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from './clock.js';
 import { JobNotFoundError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import type { Job } from './job-row.js';
+import { withClient } from './pool-client.js';
 import {
   type CatchUp,
   cronOf,
@@ -242,34 +243,36 @@ export class Schedules {
   }
 
   private async runPass(): Promise<{ at: Date; enqueued: number }> {
-    const client = await this.deps.pool.connect();
     const enqueued: { schedule: Schedule; tick: Date; job: Job }[] = [];
     const passedAt = this.deps.clock.now();
-    try {
-      await client.query('BEGIN');
-      const now = passedAt;
-      await this.resumeEveryMs(client, now);
-      const due = await client.query<ScheduleRow & { last_job_live: boolean }>(
-        `SELECT s.*, EXISTS (SELECT 1 FROM ${quoteIdent(this.deps.schema)}.jobs AS j
-                              WHERE j.id = s.last_job_id AND j.state = ANY ($3::text[])) AS last_job_live
-           FROM ${this.table} AS s
-          WHERE s.enabled AND s.next_run_at <= $1
-          ORDER BY s.next_run_at
-          LIMIT $2
-            FOR UPDATE OF s SKIP LOCKED`,
-        [now, SCHEDULES_PER_PASS, this.deps.liveStates],
-      );
-      for (const row of due.rows) {
-        const outcome = await this.passOne(client, toSchedule(row), row.last_job_live, now);
-        if (outcome) enqueued.push(outcome);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    await withClient(
+      () => this.deps.pool.connect(),
+      async (client) => {
+        try {
+          await client.query('BEGIN');
+          const now = passedAt;
+          await this.resumeEveryMs(client, now);
+          const due = await client.query<ScheduleRow & { last_job_live: boolean }>(
+            `SELECT s.*, EXISTS (SELECT 1 FROM ${quoteIdent(this.deps.schema)}.jobs AS j
+                                  WHERE j.id = s.last_job_id AND j.state = ANY ($3::text[])) AS last_job_live
+               FROM ${this.table} AS s
+              WHERE s.enabled AND s.next_run_at <= $1
+              ORDER BY s.next_run_at
+              LIMIT $2
+                FOR UPDATE OF s SKIP LOCKED`,
+            [now, SCHEDULES_PER_PASS, this.deps.liveStates],
+          );
+          for (const row of due.rows) {
+            const outcome = await this.passOne(client, toSchedule(row), row.last_job_live, now);
+            if (outcome) enqueued.push(outcome);
+          }
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      },
+    );
     for (const { schedule, tick, job } of enqueued) {
       this.deps.events.emitTransition(job, null, 'ENQUEUE', tick);
       this.deps.events.emit('schedule:tick', { schedule, tick, job });
