@@ -244,10 +244,12 @@ export class Schedules {
 
   private async runPass(): Promise<{ at: Date; enqueued: number }> {
     const enqueued: { schedule: Schedule; tick: Date; job: Job }[] = [];
-    const passedAt = this.deps.clock.now();
+    // The pass's time is read once it holds a client: waiting for one must not make it stale.
+    let passedAt = this.deps.clock.now();
     await withClient(
       () => this.deps.pool.connect(),
       async (client) => {
+        passedAt = this.deps.clock.now();
         try {
           await client.query('BEGIN');
           const now = passedAt;
