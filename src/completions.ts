@@ -1,8 +1,11 @@
 import type { Logger } from './logger.js';
 import type { Outcome, Storage } from './storage.js';
 
-/** OutcomeCallback is told whether an outcome was written (true) or refused by the guard (false). */
-export type OutcomeCallback = (written: boolean) => void;
+/**
+ * OutcomeCallback is told whether an outcome was written (true) or refused by the guard (false), and
+ * the clock time the write carried (the job's new updated_at and finished_at).
+ */
+export type OutcomeCallback = (written: boolean, at: Date) => void;
 
 interface PendingOutcome {
   outcome: Outcome;
@@ -69,13 +72,14 @@ export class CompletionWriter {
   private async flushBatch(batch: PendingOutcome[]): Promise<void> {
     for (;;) {
       try {
+        const at = this.now();
         const refused = await this.storage.jobsApplyOutcomes(
           batch.map((p) => p.outcome),
           this.consumerId,
-          this.now(),
+          at,
         );
         this.failures = 0;
-        for (const p of batch) p.settle(!refused.has(p.outcome.jobId));
+        for (const p of batch) p.settle(!refused.has(p.outcome.jobId), at);
         return;
       } catch (error) {
         this.failures++;

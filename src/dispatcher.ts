@@ -84,6 +84,9 @@ function abortEntry(entry: RunningJob, reason: unknown): void {
  */
 const TURN_STARTS = 128;
 
+// SUCCEED is shared by every success: events are never changed, and this one is sent for most jobs.
+const SUCCEED: JobEvent = { type: 'SUCCEED' };
+
 /** RESULT_MAX_BYTES bounds a stored result: results are for small summaries, not for data. */
 export const RESULT_MAX_BYTES = 1_000_000;
 
@@ -496,7 +499,7 @@ export class Dispatcher {
         return new InvalidResultError(entry.job.id, `a result of at most ${RESULT_MAX_BYTES} bytes of JSON`);
       }
     }
-    return this.outcome(entry, { type: 'SUCCEED' }, { resultJson, progressJson });
+    return this.outcome(entry, SUCCEED, { resultJson, progressJson });
   }
 
   private fromHandlerOutcome(
@@ -575,9 +578,9 @@ export class Dispatcher {
   // write hands the outcome to the completion writer; once it is durable the job object is brought up
   // to date, listeners are told, and a crash (if this outcome was a crash's release) is reported.
   private write(entry: RunningJob, outcome: Outcome, crash: { error: unknown } | null): void {
-    this.deps.completions.submit(outcome, (written) => {
+    this.deps.completions.submit(outcome, (written, at) => {
       try {
-        if (written) this.applyWritten(entry.job, outcome);
+        if (written) this.applyWritten(entry.job, outcome, at);
         else {
           this.deps.logger.warn(
             { jobId: entry.job.id, attempt: outcome.attempt, to: outcome.to },
@@ -592,10 +595,9 @@ export class Dispatcher {
     });
   }
 
-  private applyWritten(job: Job, outcome: Outcome): void {
+  private applyWritten(job: Job, outcome: Outcome, at: Date): void {
     // A retry's run_at is known here, so the waker is armed for it without asking the database.
     if (outcome.runAt) this.deps.armAt(outcome.runAt);
-    const at = this.deps.clock.now();
     job.state = outcome.to;
     job.attempts += outcome.attemptDelta;
     if (outcome.runAt) job.runAt = outcome.runAt;

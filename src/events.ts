@@ -82,11 +82,28 @@ export type RuntimeEventMap = StateEvents & {
 
 /** RuntimeEvents is the typed emitter behind `runtime.events`. */
 export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
+  // jobListeners counts the listeners of job transition events, kept up to date as they come and
+  // go, so that the hot path asks one number rather than the emitter's tables, twice per job.
+  private jobListeners = 0;
+
+  constructor() {
+    super();
+    // The typed map lists the runtime's own events; these two are the emitter's.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', (name: string | symbol) => {
+      if (isTransitionEvent(name)) this.jobListeners++;
+    });
+    untyped.on('removeListener', (name: string | symbol) => {
+      if (isTransitionEvent(name)) this.jobListeners--;
+    });
+  }
+
   /**
    * emitTransition emits `job:transition` and `job:<to>`; it builds nothing when nobody listens, so
    * events cost the hot path nothing by default.
    */
   emitTransition(job: Job, from: JobState | null, event: TransitionEvent['event'], at: Date): void {
+    if (this.jobListeners === 0) return;
     const stateEvent = `job:${job.state}` as const;
     const wanted = this.listenerCount('job:transition') + this.listenerCount(stateEvent);
     if (wanted === 0) return;
@@ -94,4 +111,10 @@ export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
     this.emit(stateEvent, payload);
     this.emit('job:transition', payload);
   }
+}
+
+// isTransitionEvent tells the events emitTransition emits: `job:transition` and `job:<state>`
+// (`job:progress` is not one of them).
+function isTransitionEvent(name: string | symbol): boolean {
+  return typeof name === 'string' && name.startsWith('job:') && name !== 'job:progress';
 }

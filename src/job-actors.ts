@@ -8,7 +8,7 @@ import {
   type Snapshot,
 } from 'xstate';
 import type { JobEvent, JobMachineContext, JobState } from '../machines/job.js';
-import { type JobFacts, tryTransition } from './transitions.js';
+import { decide, type JobFacts } from './transitions.js';
 
 /** JobActorSnapshot is what a job actor holds: the job's lifecycle state and the machine's context. */
 export type JobActorSnapshot = Snapshot<undefined> & { value: JobState; context: JobMachineContext };
@@ -23,22 +23,14 @@ export type JobActorSnapshot = Snapshot<undefined> & { value: JobState; context:
 export const jobActorLogic: ActorLogic<JobActorSnapshot, JobEvent, JobFacts> = {
   transition(snapshot, event) {
     const { context } = snapshot;
-    const planned = tryTransition(
-      {
-        id: context.jobId,
-        state: snapshot.value,
-        attempts: context.attempts,
-        maxAttempts: context.maxAttempts,
-      },
-      event.type,
-    );
-    if (planned === null) return snapshot;
+    const decision = decide(snapshot.value, event.type, context.attempts, context.maxAttempts);
+    if (decision === null) return snapshot;
     return {
       status: 'active',
       output: undefined,
       error: undefined,
-      value: planned.to,
-      context: { jobId: context.jobId, attempts: planned.attempts, maxAttempts: context.maxAttempts },
+      value: decision.to,
+      context: { jobId: context.jobId, attempts: decision.attempts, maxAttempts: context.maxAttempts },
     };
   },
   getInitialSnapshot(_scope, job) {

@@ -27,8 +27,12 @@ export interface JobFacts {
   maxAttempts: number;
 }
 
-/** Decision is what the machine did with one event in one situation: refused it, or where it led. */
-type Decision = { to: JobState; attempts: number; finished: boolean } | null;
+/** Decision is what the machine did with one event in one situation: refused it (null), or where it led. */
+export type Decision = {
+  readonly to: JobState;
+  readonly attempts: number;
+  readonly finished: boolean;
+} | null;
 
 // DECISIONS_MAX bounds the remembered decisions. The situations a machine meets are few (states ×
 // events × attempt counts), so the bound is only a guard against unusual maxAttempts values.
@@ -49,28 +53,37 @@ const COUNT_LIMIT = 2 ** 20;
 const decisions = new Map<JobState, Map<JobEventType, Map<number, Decision>>>();
 let remembered = 0;
 
-function decide(job: JobFacts, event: JobEventType): Decision {
-  if (job.attempts >= COUNT_LIMIT || job.maxAttempts >= COUNT_LIMIT || job.attempts < 0) {
-    return askMachine(job, event);
+/**
+ * decide returns the machine's remembered decision for `event` in `job`'s situation. The object is
+ * shared by every job in that situation: read it, never change it.
+ */
+export function decide(
+  state: JobState,
+  event: JobEventType,
+  attempts: number,
+  maxAttempts: number,
+): Decision {
+  if (attempts >= COUNT_LIMIT || maxAttempts >= COUNT_LIMIT || attempts < 0) {
+    return askMachine(state, event, attempts, maxAttempts);
   }
   if (remembered >= DECISIONS_MAX) {
     decisions.clear();
     remembered = 0;
   }
-  let byEvent = decisions.get(job.state);
+  let byEvent = decisions.get(state);
   if (!byEvent) {
     byEvent = new Map();
-    decisions.set(job.state, byEvent);
+    decisions.set(state, byEvent);
   }
   let byCounts = byEvent.get(event);
   if (!byCounts) {
     byCounts = new Map();
     byEvent.set(event, byCounts);
   }
-  const counts = job.attempts * COUNT_LIMIT + job.maxAttempts;
+  const counts = attempts * COUNT_LIMIT + maxAttempts;
   let decision = byCounts.get(counts);
   if (decision === undefined) {
-    decision = askMachine(job, event);
+    decision = askMachine(state, event, attempts, maxAttempts);
     byCounts.set(counts, decision);
     remembered++;
   }
@@ -79,10 +92,11 @@ function decide(job: JobFacts, event: JobEventType): Decision {
 
 // askMachine runs the machine's pure transition function. An unchanged snapshot means a refused
 // event or a self-transition; only then is can() worth asking.
-function askMachine(job: JobFacts, type: JobEventType): Decision {
-  const context: JobMachineContext = { jobId: job.id, attempts: job.attempts, maxAttempts: job.maxAttempts };
+function askMachine(state: JobState, type: JobEventType, attempts: number, maxAttempts: number): Decision {
+  // jobId is left empty: decisions do not depend on it (see decisions).
+  const context: JobMachineContext = { jobId: '', attempts, maxAttempts };
   const event = { type } as JobEvent;
-  const before = jobMachine.resolveState({ value: job.state, context });
+  const before = jobMachine.resolveState({ value: state, context });
   const [after] = transition(jobMachine, before, event);
   if (after === before && !before.can(event)) return null;
   return {
@@ -104,7 +118,7 @@ export function planTransition(job: JobFacts, event: JobEvent): PlannedTransitio
 
 /** tryTransition is planTransition returning null, rather than throwing, for an event the machine refuses. */
 export function tryTransition(job: JobFacts, event: JobEventType): PlannedTransition | null {
-  const decision = decide(job, event);
+  const decision = decide(job.state, event, job.attempts, job.maxAttempts);
   if (decision === null) return null;
   return {
     event,
