@@ -62,18 +62,20 @@ export function dropAllCreated(baseUrl: string): Promise<void> {
 }
 
 /**
- * untilDone polls `countSql` (a query returning one row with a count `n` of unfinished jobs) until
- * it reports zero: a job counts as done only once its final state is written, for every system.
+ * untilDone polls `pendingSql` (a query returning one row whose `pending` says whether any job is
+ * unfinished) until it says no: a job counts as done only once its final state is written, for
+ * every system. Each system's check is an EXISTS, which stops at the first unfinished job, rather
+ * than a count, which reads them all every few milliseconds and slows the drain it measures.
  */
-export async function untilDone(url: string, countSql: string): Promise<void> {
+export async function untilDone(url: string, pendingSql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
   const deadline = performance.now() + RUN_TIMEOUT_MS;
   try {
     for (;;) {
-      const result = await client.query<{ n: string }>(countSql);
-      if (Number(result.rows[0]?.n) === 0) return;
+      const result = await client.query<{ pending: boolean }>(pendingSql);
+      if (result.rows[0]?.pending === false) return;
       if (performance.now() > deadline) throw new Error(`jobs still unfinished after ${RUN_TIMEOUT_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }

@@ -68,7 +68,10 @@ export function bullmqSystem(): System {
       const startedAt = performance.now();
       const worker = startWorker(connectionString, concurrency, () => undefined);
       try {
-        await untilDone(connectionString, `SELECT count(*) AS n FROM bullmq.job WHERE state <> 'completed'`);
+        await untilDone(
+          connectionString,
+          `SELECT EXISTS (SELECT 1 FROM bullmq.job WHERE state <> 'completed') AS pending`,
+        );
         return ratePerSecond(total, startedAt);
       } finally {
         await worker.close();

@@ -55,7 +55,7 @@ export function pgBossSystem(): System {
         }
         await untilDone(
           connectionString,
-          `SELECT count(*) AS n FROM pgboss.job WHERE name = 'noop' AND state <> 'completed'`,
+          `SELECT EXISTS (SELECT 1 FROM pgboss.job WHERE name = 'noop' AND state <> 'completed') AS pending`,
         );
         return ratePerSecond(total, startedAt);
       });
