@@ -31,6 +31,8 @@ export interface Sizes {
   memoryJobs: number;
   /** rounds is how many times every measurement is repeated; figures are medians over rounds. */
   rounds: number;
+  /** warmUpRounds run before the measured rounds and are not recorded (see runWorkloads). */
+  warmUpRounds: number;
 }
 
 /** SIZES holds the sizes of each mode. */
@@ -44,6 +46,7 @@ export const SIZES: Record<Mode, Sizes> = {
     historyDrainJobs: 20_000,
     memoryJobs: 100_000,
     rounds: 3,
+    warmUpRounds: 1,
   },
   quick: {
     drainJobs: 2_000,
@@ -54,6 +57,7 @@ export const SIZES: Record<Mode, Sizes> = {
     historyDrainJobs: 2_000,
     memoryJobs: 10_000,
     rounds: 1,
+    warmUpRounds: 0,
   },
   tiny: {
     drainJobs: 200,
@@ -64,6 +68,7 @@ export const SIZES: Record<Mode, Sizes> = {
     historyDrainJobs: 200,
     memoryJobs: 500,
     rounds: 1,
+    warmUpRounds: 0,
   },
 };
 

@@ -70,6 +70,8 @@ export interface WorkloadResult {
 /** Workload is a WorkloadResult before it has runs, plus how to run one round of it. */
 interface Workload extends Omit<WorkloadResult, 'runs' | 'medians' | 'ratios'> {
   runRound(round: number): Promise<Run[]>;
+  /** ownProcess marks a workload measured in a child process, which no warm-up here would warm. */
+  ownProcess?: boolean;
 }
 
 /** Log receives one progress line. */
@@ -96,13 +98,23 @@ export async function runWorkloads(
   };
   const workloads = options.workloads.map((id) => builders[id]());
   const runs = new Map<WorkloadId, Run[]>(workloads.map((workload) => [workload.id, []]));
+  // Warm-up rounds run every in-process system once, unrecorded: otherwise whichever system runs
+  // first in this process pays for compiling its code (and the driver's) inside its figure.
+  for (let round = 0; round < options.sizes.warmUpRounds; round++) {
+    for (const workload of workloads.filter((w) => !w.ownProcess)) {
+      log(`warm-up ${round + 1}/${options.sizes.warmUpRounds} (not recorded): ${workload.title}`);
+      await workload.runRound(round);
+    }
+  }
   for (let round = 0; round < options.sizes.rounds; round++) {
     for (const workload of workloads) {
       log(`round ${round + 1}/${options.sizes.rounds}: ${workload.title}`);
       runs.get(workload.id)?.push(...(await workload.runRound(round)));
     }
   }
-  return workloads.map(({ runRound: _, ...workload }) => summarise(workload, runs.get(workload.id) ?? []));
+  return workloads.map(({ runRound: _, ownProcess: __, ...workload }) =>
+    summarise(workload, runs.get(workload.id) ?? []),
+  );
 }
 
 /** summarise computes the medians and ratios of a workload's runs. */
@@ -335,6 +347,7 @@ function historyWorkload(context: Context): Workload {
 function memoryWorkload(context: Context): Workload {
   const jobs = context.options.sizes.memoryJobs;
   return {
+    ownProcess: true,
     id: 'memory',
     title: `Memory: a jobchart worker process draining ${formatCount(jobs)} jobs`,
     description:
