@@ -359,7 +359,7 @@ export class Storage {
     for (const outcome of outcomes) {
       if (!isPlain(outcome)) detailed.push(outcome);
       else {
-        const kind = `${outcome.from}>${outcome.to}>${outcome.finished}`;
+        const kind = `${outcome.from}>${outcome.to}>${outcome.finished}>${outcome.attempt}`;
         const group = plain.get(kind);
         if (group) group.push(outcome);
         else plain.set(kind, [outcome]);
@@ -370,10 +370,11 @@ export class Storage {
     return refused;
   }
 
-  // applyPlainOutcomes writes outcomes that share from, to and finished and change nothing else. Ids
-  // and attempts travel as array literals built here (they are integers), which is much cheaper on
-  // both sides than the JSON document of the detailed statement. The id list also reaches the rows
-  // through the primary key, whatever the planner thinks of the unnest.
+  // applyPlainOutcomes writes outcomes that share from, to, finished and attempt and change nothing
+  // else: the ids travel as an array literal built here (they are integers), much cheaper on both
+  // sides than the JSON document of the detailed statement, and reach the rows through the primary
+  // key. Usually every row is written, so only a count comes back; the written ids are sent only
+  // when some were refused.
   private async applyPlainOutcomes(
     group: readonly Outcome[],
     consumerId: string,
@@ -381,34 +382,36 @@ export class Storage {
     refused: Set<string>,
   ): Promise<void> {
     const [first] = group as [Outcome];
-    const result = await this.db.query<{ refused: string[] | null }>(
+    const result = await this.db.query<{ written: string; ids: string[] | null }>(
       `WITH done AS (
          UPDATE ${this.jobs} AS j
             SET state = $4, finished_at = CASE WHEN $5 THEN $3::timestamptz END,
                 locked_by = NULL, locked_at = NULL, updated_at = $3::timestamptz
-           FROM unnest($1::bigint[], $2::int[]) AS v(id, attempt)
-          WHERE j.id = ANY ($1::bigint[]) AND j.id = v.id AND j.attempts = v.attempt
-            AND j.state = $6 AND j.locked_by = $7
+          WHERE j.id = ANY ($1::bigint[]) AND j.attempts = $2 AND j.state = $6 AND j.locked_by = $7
          RETURNING j.id),
        announced AS (
          SELECT pg_notify($8, CASE WHEN length(ids) <= ${NOTIFY_PAYLOAD_MAX} THEN ids ELSE '' END)
            FROM (SELECT string_agg(id::text, ',') AS ids FROM done) AS f
           WHERE $5 AND ids IS NOT NULL)
-       SELECT (SELECT array_agg(v.id) FROM unnest($1::bigint[]) AS v(id)
-                WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.id = v.id)) AS refused,
+       SELECT (SELECT count(*) FROM done) AS written,
+              CASE WHEN (SELECT count(*) FROM done) < $9 THEN (SELECT array_agg(id) FROM done) END AS ids,
               (SELECT count(*) FROM announced) AS announced`,
       [
         `{${group.map((o) => o.jobId).join(',')}}`,
-        `{${group.map((o) => o.attempt).join(',')}}`,
+        first.attempt,
         now,
         first.to,
         first.finished,
         first.from,
         consumerId,
         this.finishedChannel,
+        group.length,
       ],
     );
-    for (const id of result.rows[0]?.refused ?? []) refused.add(id);
+    const row = result.rows[0];
+    if (!row || Number(row.written) === group.length) return;
+    const written = new Set(row.ids ?? []);
+    for (const outcome of group) if (!written.has(outcome.jobId)) refused.add(outcome.jobId);
   }
 
   // applyDetailedOutcomes writes any outcomes in one statement: it updates the kept jobs, deletes the

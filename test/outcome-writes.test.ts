@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Outcome } from '../src/storage.js';
+import { Storage } from '../src/storage.js';
+import { sourcesOf, targetOf } from '../src/transitions.js';
+import { freshSchema, testRuntime, withPool } from './helpers.js';
+
+function succeed(jobId: string, attempt: number): Outcome {
+  return {
+    jobId,
+    attempt,
+    event: 'SUCCEED',
+    from: 'running',
+    to: 'succeeded',
+    attemptDelta: 0,
+    runAt: null,
+    error: null,
+    resultJson: null,
+    finished: true,
+    remove: false,
+    progressJson: null,
+  };
+}
+
+describe('outcome writes', () => {
+  it('write the outcomes of the holding attempt and refuse the others, in one batch', async () => {
+    const schema = freshSchema('writes');
+    const producer = testRuntime({ schema });
+    await producer.start();
+    await producer.enqueueMany(Array.from({ length: 4 }, () => ({ task: 'work', payload: {} })));
+    await producer.stop();
+    await withPool(async (pool) => {
+      const storage = new Storage(pool, schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
+      const now = new Date();
+      const claimed = await storage.jobsClaim({
+        consumerId: 'me',
+        now,
+        limit: 4,
+        tasks: ['work'],
+        skipQueues: [],
+      });
+      const [a, b, c, d] = claimed.map(({ job }) => job.id) as [string, string, string, string];
+      const refused = await storage.jobsApplyOutcomes(
+        [
+          succeed(a, 1),
+          succeed(b, 2), // not the attempt that holds it
+          succeed(c, 1),
+          { ...succeed(d, 1), resultJson: '{"n":1}' }, // a result takes the detailed statement
+        ],
+        'me',
+        now,
+      );
+      assert.deepEqual([...refused], [b]);
+      const rows = await pool.query<{ id: string; state: string; result: unknown }>(
+        `SELECT id, state, result FROM "${schema}".jobs ORDER BY id`,
+      );
+      assert.deepEqual(
+        rows.rows.map((row) => [row.id, row.state, row.result]),
+        [
+          [a, 'succeeded', null],
+          [b, 'running', null],
+          [c, 'succeeded', null],
+          [d, 'succeeded', { n: 1 }],
+        ],
+      );
+      // Another consumer's outcome for a job this one holds is refused too.
+      assert.deepEqual([...(await storage.jobsApplyOutcomes([succeed(b, 1)], 'someone else', now))], [b]);
+    });
+  });
+});
