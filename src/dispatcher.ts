@@ -296,7 +296,6 @@ export class Dispatcher {
 
   private startPrefetched(): void {
     if (!this.accepting) return;
-    const at = this.deps.clock.now();
     while (this.slotsHeld < this.deps.maxRunningJobs && this.prefetched.length > 0) {
       if (this.turnStarts === 0) setImmediate(this.nextTurn);
       else if (this.turnStarts >= TURN_STARTS) {
@@ -304,7 +303,7 @@ export class Dispatcher {
         return;
       }
       this.turnStarts++;
-      this.start(this.prefetched.shift() as ClaimedJob, at);
+      this.start(this.prefetched.shift() as ClaimedJob);
     }
   }
 
@@ -318,7 +317,7 @@ export class Dispatcher {
 
   // start runs a claimed job as an actor. The claim itself was written by SQL whose states come from
   // the machine (checked when the runtime was built), so the actor starts in the state the claim entered.
-  private start({ job, from }: ClaimedJob, at: Date): void {
+  private start({ job, from }: ClaimedJob): void {
     const entry: RunningJob = {
       job,
       actor: this.actors.start(job),
@@ -326,7 +325,8 @@ export class Dispatcher {
     };
     this.running.set(job.id, entry);
     this.slotsHeld++;
-    this.deps.events.emitTransition(job, from, 'CLAIM', at);
+    // The CLAIM happened when the claim statement ran (lockedAt), not when a slot freed for the job.
+    this.deps.events.emitTransition(job, from, 'CLAIM', job.lockedAt ?? this.deps.clock.now());
     void this.queue.add(() => this.execute(entry));
   }
 
