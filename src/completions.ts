@@ -1,5 +1,6 @@
 import type { Logger } from './logger.js';
-import type { Outcome, Storage } from './storage.js';
+import type { Outcome } from './outcome-statements.js';
+import type { Storage } from './storage.js';
 
 /**
  * OutcomeCallback is told whether an outcome was written (true) or refused by the guard (false), and

@@ -15,9 +15,10 @@ import type { Job } from './job-row.js';
 import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
+import type { Outcome } from './outcome-statements.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
-import type { ClaimedJob, Outcome, Storage } from './storage.js';
+import type { ClaimedJob, Storage } from './storage.js';
 import type { TaskDefinition } from './tasks.js';
 import { planTransition, tryTransition } from './transitions.js';
 

@@ -1,5 +1,5 @@
 import type { Job } from './job-row.js';
-import type { Outcome } from './storage.js';
+import type { Outcome } from './outcome-statements.js';
 import type { PlannedTransition } from './transitions.js';
 
 /** OutcomeExtras are what a change writes besides the state: a new run_at, an error, a result. */

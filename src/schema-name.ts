@@ -33,3 +33,6 @@ export function notifyChannel(schema: string): string {
 export function finishedChannel(schema: string): string {
   return `${schema}:finished`;
 }
+
+/** NOTIFY_PAYLOAD_MAX keeps a notification under PostgreSQL's 8000-byte payload limit. */
+export const NOTIFY_PAYLOAD_MAX = 7900;

@@ -1,7 +1,9 @@
 import type pg from 'pg';
-import type { JobEventType, JobState } from '../machines/job.js';
-import { type AttemptError, type Job, type JobRow, toJob } from './job-row.js';
-import { finishedChannel, notifyChannel, quoteIdent } from './schema-name.js';
+import type { JobState } from '../machines/job.js';
+import { type ClaimedColumns, claimedAsJson, toClaimedJobs } from './claim-statements.js';
+import { type Job, type JobRow, toJob } from './job-row.js';
+import { type Outcome, writeOutcomes } from './outcome-statements.js';
+import { finishedChannel, NOTIFY_PAYLOAD_MAX, notifyChannel, quoteIdent } from './schema-name.js';
 
 /** CANCEL_PREFIX starts a jobs-channel payload that asks the runtime running a job to cancel it. */
 export const CANCEL_PREFIX = 'cancel:';
@@ -38,9 +40,6 @@ export interface JobFilter {
 // LIVE_STATES are the states in which a job holds its key (jobs_live_key_idx's predicate).
 const LIVE_STATES = `'not_started', 'running', 'retry', 'interrupted'`;
 
-// NOTIFY_PAYLOAD_MAX keeps a notification under PostgreSQL's 8000-byte payload limit.
-const NOTIFY_PAYLOAD_MAX = 7900;
-
 /** Queryable is anything that runs a parameterized query: a pool, a pooled client or a caller's client. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
 
@@ -58,41 +57,6 @@ export interface NewJob {
   expiresAt: Date | null;
 }
 
-/**
- * Outcome is one computed state change of a job this consumer holds, ready to write. `from` and
- * `attempt` guard the write: a zombie whose job was taken away or retried writes nothing.
- */
-export interface Outcome {
-  jobId: string;
-  attempt: number;
-  event: JobEventType;
-  from: JobState;
-  to: JobState;
-  /** attemptDelta is -1 where the machine refunds the attempt (release, rerun), else 0. */
-  attemptDelta: number;
-  runAt: Date | null;
-  error: string | null;
-  resultJson: string | null;
-  finished: boolean;
-  /** remove deletes the row instead of writing the finished state (the handler returned `remove()`). */
-  remove: boolean;
-  /** progressJson is the job's last progress report not yet written, if any. */
-  progressJson: string | null;
-}
-
-// isPlain tells an outcome that changes the state and nothing else: no new run_at, error, result,
-// progress or attempt count, and no removal.
-function isPlain(outcome: Outcome): boolean {
-  return (
-    outcome.attemptDelta === 0 &&
-    outcome.runAt === null &&
-    outcome.error === null &&
-    outcome.resultJson === null &&
-    outcome.progressJson === null &&
-    !outcome.remove
-  );
-}
-
 /** ClaimTransition is the claim as the job machine defines it: the states it leaves and the one it enters. */
 export interface ClaimTransition {
   from: readonly JobState[];
@@ -106,39 +70,6 @@ export interface ClaimTransition {
 export interface ClaimedJob {
   job: Job;
   from: JobState;
-}
-
-// ClaimedColumns is a row of claim_jobs (migrations/0001) in its column order, as claimedAsJson sends it.
-type ClaimedColumns = [
-  id: string,
-  task: string,
-  queue: string,
-  payload: unknown,
-  priority: number,
-  runAtMs: number | null,
-  attempts: number,
-  maxAttempts: number,
-  lastError: string | null,
-  errors: AttemptError[],
-  key: string | null,
-  expiresAtMs: number | null,
-  createdAtMs: number,
-  createdBy: string | null,
-  claimedFrom: JobState,
-  claimedTo: JobState,
-];
-
-/**
- * claimedAsJson wraps a claim function's call so that all its rows come back as one JSON array of
- * arrays, in claim order, with ids as text (a bigint may exceed a double). The driver then parses one
- * field with the native JSON parser instead of sixteen fields a row in JavaScript, which was a tenth
- * of the CPU a drained job cost the worker.
- */
-function claimedAsJson(call: string): string {
-  return `SELECT coalesce(json_agg(json_build_array(c.id::text, c.task, c.queue, c.payload, c.priority,
-            c.run_at_ms, c.attempts, c.max_attempts, c.last_error, c.errors, c.key, c.expires_at_ms,
-            c.created_at_ms, c.created_by, c.claimed_from, c.claimed_to) ORDER BY c.ordinality), '[]') AS claimed
-      FROM ${call} WITH ORDINALITY AS c`;
 }
 
 /**
@@ -316,172 +247,21 @@ export class Storage {
             request.queue ?? request.skipQueues ?? [],
           ],
     });
-    const { consumerId, now } = request;
-    const held = this.claim.to;
-    return (result.rows[0]?.claimed ?? []).map((c) => ({
-      job: {
-        id: c[0],
-        task: c[1],
-        queue: c[2],
-        payload: c[3],
-        priority: c[4],
-        state: c[15],
-        runAt: c[5] === null ? null : new Date(c[5]),
-        attempts: c[6],
-        maxAttempts: c[7],
-        lastError: c[8],
-        errors: c[9],
-        key: c[10],
-        expiresAt: c[11] === null ? null : new Date(c[11]),
-        progress: null,
-        result: null,
-        createdAt: new Date(c[12]),
-        createdBy: c[13],
-        lockedBy: c[15] === held ? consumerId : null,
-        lockedAt: c[15] === held ? now : null,
-        finishedAt: c[15] === held ? null : now,
-        updatedAt: now,
-      },
-      from: c[14],
-    }));
+    return toClaimedJobs(result.rows[0]?.claimed ?? [], request.consumerId, request.now, this.claim.to);
   }
 
   /**
-   * jobsApplyOutcomes writes a batch of state changes and returns the ids of those the guard refused.
-   * Each row is written only if the job is still in `from`, held by `consumerId`, at the same attempt.
-   * Plain changes (a state and nothing else, as most successes are) go by kind in one lean statement
-   * each; the rest go together in one statement that can write every column an outcome touches.
+   * jobsApplyOutcomes writes a batch of state changes and returns the ids of those the guard refused:
+   * each row is written only if the job is still in `from`, held by `consumerId`, at the same attempt.
    */
-  async jobsApplyOutcomes(outcomes: readonly Outcome[], consumerId: string, now: Date): Promise<Set<string>> {
-    const refused = new Set<string>();
-    const plain = new Map<string, Outcome[]>();
-    const detailed: Outcome[] = [];
-    for (const outcome of outcomes) {
-      if (!isPlain(outcome)) detailed.push(outcome);
-      else {
-        const kind = `${outcome.from}>${outcome.to}>${outcome.finished}>${outcome.attempt}`;
-        const group = plain.get(kind);
-        if (group) group.push(outcome);
-        else plain.set(kind, [outcome]);
-      }
-    }
-    for (const group of plain.values()) await this.applyPlainOutcomes(group, consumerId, now, refused);
-    if (detailed.length > 0) await this.applyDetailedOutcomes(detailed, consumerId, now, refused);
-    return refused;
-  }
-
-  // applyPlainOutcomes writes outcomes that share from, to, finished and attempt and change nothing
-  // else: the ids travel as an array literal built here (they are integers), much cheaper on both
-  // sides than the JSON document of the detailed statement, and reach the rows through the primary
-  // key. Usually every row is written, so only a count comes back; the written ids are sent only
-  // when some were refused.
-  private async applyPlainOutcomes(
-    group: readonly Outcome[],
-    consumerId: string,
-    now: Date,
-    refused: Set<string>,
-  ): Promise<void> {
-    const [first] = group as [Outcome];
-    const result = await this.db.query<{ written: string; ids: string[] | null }>(
-      `WITH done AS (
-         UPDATE ${this.jobs} AS j
-            SET state = $4, finished_at = CASE WHEN $5 THEN $3::timestamptz END,
-                locked_by = NULL, locked_at = NULL, updated_at = $3::timestamptz
-          WHERE j.id = ANY ($1::bigint[]) AND j.attempts = $2 AND j.state = $6 AND j.locked_by = $7
-         RETURNING j.id),
-       announced AS (
-         SELECT pg_notify($8, CASE WHEN length(ids) <= ${NOTIFY_PAYLOAD_MAX} THEN ids ELSE '' END)
-           FROM (SELECT string_agg(id::text, ',') AS ids FROM done) AS f
-          WHERE $5 AND ids IS NOT NULL)
-       SELECT (SELECT count(*) FROM done) AS written,
-              CASE WHEN (SELECT count(*) FROM done) < $9 THEN (SELECT array_agg(id) FROM done) END AS ids,
-              (SELECT count(*) FROM announced) AS announced`,
-      [
-        `{${group.map((o) => o.jobId).join(',')}}`,
-        first.attempt,
-        now,
-        first.to,
-        first.finished,
-        first.from,
-        consumerId,
-        this.finishedChannel,
-        group.length,
-      ],
+  jobsApplyOutcomes(outcomes: readonly Outcome[], consumerId: string, now: Date): Promise<Set<string>> {
+    return writeOutcomes(
+      this.db,
+      { jobs: this.jobs, finishedChannel: this.finishedChannel },
+      outcomes,
+      consumerId,
+      now,
     );
-    const row = result.rows[0];
-    if (!row || Number(row.written) === group.length) return;
-    const written = new Set(row.ids ?? []);
-    for (const outcome of group) if (!written.has(outcome.jobId)) refused.add(outcome.jobId);
-  }
-
-  // applyDetailedOutcomes writes any outcomes in one statement: it updates the kept jobs, deletes the
-  // removed ones (disjoint rows), and announces the ids that reached a finished state on the finished
-  // channel, so that other processes waiting for them need not poll. A payload too long for NOTIFY
-  // is sent empty: "some finished, re-read".
-  private async applyDetailedOutcomes(
-    outcomes: readonly Outcome[],
-    consumerId: string,
-    now: Date,
-    refused: Set<string>,
-  ): Promise<void> {
-    // The batch travels as one JSON document: JSON.stringify is native, where pg would escape eleven
-    // arrays element by element in JavaScript.
-    const batch = JSON.stringify(
-      outcomes.map((o) => ({
-        id: o.jobId,
-        attempt: o.attempt,
-        from_state: o.from,
-        to_state: o.to,
-        attempt_delta: o.attemptDelta,
-        run_at: o.runAt,
-        error: o.error,
-        result: o.resultJson,
-        finished: o.finished,
-        remove: o.remove,
-        progress: o.progressJson,
-      })),
-    );
-    const result = await this.db.query<{ id: string | null }>(
-      `WITH v AS (
-         SELECT * FROM jsonb_to_recordset($1::jsonb)
-             AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
-                  error text, result text, finished boolean, remove boolean, progress text)),
-       kept AS (
-         UPDATE ${this.jobs} AS j SET
-            state = v.to_state,
-            attempts = j.attempts + v.attempt_delta,
-            run_at = CASE WHEN v.run_at IS NULL THEN j.run_at ELSE v.run_at END,
-            last_error = COALESCE(v.error, j.last_error),
-            errors = CASE WHEN v.error IS NULL THEN j.errors
-                     ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
-            result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
-            progress = CASE WHEN v.progress IS NULL THEN j.progress ELSE v.progress::jsonb END,
-            finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
-            locked_by = NULL,
-            locked_at = NULL,
-            updated_at = $3::timestamptz
-           FROM v
-          WHERE j.id = v.id AND NOT v.remove
-            AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
-         RETURNING j.id, v.finished),
-       removed AS (
-         DELETE FROM ${this.jobs} AS j USING v
-          WHERE j.id = v.id AND v.remove
-            AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
-         RETURNING j.id),
-       written AS (SELECT id, finished FROM kept UNION ALL SELECT id, true FROM removed),
-       announced AS (
-         SELECT pg_notify($4, CASE WHEN length(ids) <= ${NOTIFY_PAYLOAD_MAX} THEN ids ELSE '' END)
-           FROM (SELECT string_agg(id::text, ',') AS ids FROM written WHERE finished) AS f
-          WHERE ids IS NOT NULL)
-       SELECT id FROM written
-       UNION ALL
-       SELECT NULL FROM announced`,
-      [batch, consumerId, now, this.finishedChannel],
-    );
-    const written = new Set<string>();
-    for (const row of result.rows) if (row.id !== null) written.add(row.id);
-    for (const outcome of outcomes) if (!written.has(outcome.jobId)) refused.add(outcome.jobId);
   }
 
   /** jobsWriteProgress stores the latest progress of running jobs this consumer holds at that attempt. */

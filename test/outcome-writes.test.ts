@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Outcome } from '../src/storage.js';
+import type { Outcome } from '../src/outcome-statements.js';
 import { Storage } from '../src/storage.js';
 import { sourcesOf, targetOf } from '../src/transitions.js';
 import { freshSchema, testRuntime, withPool } from './helpers.js';
