@@ -61,10 +61,13 @@ export class Listener {
   }
 
   private async open(): Promise<void> {
+    // retryLimit 1: pg-listen makes no reconnection attempt of its own and reports a lost
+    // connection as an error, so that every reconnect goes through giveUp, whose timer stop()
+    // cancels. pg-listen's own reconnect loop ignores close(): a subscriber given up while it
+    // was reconnecting kept trying (a connection leak while the server was up, and a process that
+    // never exited once it was gone).
     const subscriber = createSubscriber(this.config, {
-      retryLimit: Number.POSITIVE_INFINITY,
-      retryTimeout: 0,
-      retryInterval: reconnectDelay,
+      retryLimit: 1,
       paranoidChecking: 10_000,
       parse: (text: string) => text,
       serialize: (payload: unknown) => String(payload),
@@ -75,9 +78,6 @@ export class Listener {
       this.hooks.onNotify(typeof payload === 'string' ? payload : ''),
     );
     subscriber.events.on('connected', () => this.markConnected());
-    subscriber.events.on('reconnect', (attempt: number) =>
-      this.markDisconnected(`reconnect attempt ${attempt}`),
-    );
     subscriber.events.on('error', (error: Error) => this.giveUp(subscriber, error));
     try {
       await subscriber.connect();

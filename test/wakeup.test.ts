@@ -112,5 +112,14 @@ describe('wake-ups', () => {
     const done = await nextEvent<TransitionEvent>(worker.events, 'job:succeeded', (e) => e.job.id === job.id);
     assert.equal(done.job.result, 'found', 'notifications work again');
     await Promise.all([worker.stop(), producer.stop()]);
+    // Nothing keeps listening once the runtime has stopped: no connection left behind by the one
+    // that was killed, nor by the one that replaced it.
+    const listening = await withPool((pool) =>
+      pool.query('SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = $2', [
+        `LISTEN "${schema}:jobs"`,
+        'idle',
+      ]),
+    );
+    assert.equal(listening.rowCount, 0, 'no LISTEN connection remains');
   });
 });
