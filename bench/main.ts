@@ -7,7 +7,7 @@
  *
  * Usage: DATABASE_URL=... node dist/bench/main.js [--quick | --tiny] [--rounds=N] [--only=drain,...]
  *   `npm run bench` builds and runs it (with an embedded PostgreSQL when DATABASE_URL is unset);
- *   `npm run bench -- --quick` for a run of about a minute written to bench/results/quick.*.
+ *   `npm run bench -- --quick` for a run of under a minute written to bench/results/quick.*.
  */
 import { renderChart } from './chart.js';
 import { dropAllCreated } from './database.js';

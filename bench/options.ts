@@ -1,6 +1,6 @@
 /**
  * Command-line options of the benchmark and the sizes of each mode: the full run (the published
- * figures), `--quick` (a smaller run in about a minute, written to separate result files) and
+ * figures), `--quick` (a smaller run in under a minute, written to separate result files) and
  * `--tiny` (a few seconds, for a CI smoke test of the harness itself).
  */
 
