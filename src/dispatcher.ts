@@ -1,26 +1,20 @@
 import PQueue from 'p-queue';
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
-import type { JobEvent, JobState } from '../machines/job.js';
-import type { PolicyDecision } from '../machines/policy.js';
-import { DEFAULT_BACKOFF } from './backoff.js';
+import type { JobState } from '../machines/job.js';
+import { decideOutcome, policyOutcome, resultOutcome } from './attempt-outcomes.js';
 import type { Clock } from './clock.js';
 import type { CompletionWriter } from './completions.js';
 import { InvalidResultError, JobCancelledError, TimeoutError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
-import { decide } from './exceptions.js';
 import { HandlerContext } from './handler-context.js';
-import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
 import { type JobActor, JobActors } from './job-actors.js';
 import type { Job } from './job-row.js';
-import { toJsonText } from './json.js';
 import type { Logger } from './logger.js';
-import { type OutcomeExtras, toOutcome } from './outcome.js';
 import type { Outcome } from './outcome-statements.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import type { ClaimedJob, Storage } from './storage.js';
 import type { TaskDefinition } from './tasks.js';
-import { planTransition, tryTransition } from './transitions.js';
 
 /** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
 export interface DispatcherDeps {
@@ -84,12 +78,6 @@ function abortEntry(entry: RunningJob, reason: unknown): void {
  * database would idle while Node works, then Node while the database works.
  */
 const TURN_STARTS = 128;
-
-// SUCCEED is shared by every success: events are never changed, and this one is sent for most jobs.
-const SUCCEED: JobEvent = { type: 'SUCCEED' };
-
-/** RESULT_MAX_BYTES bounds a stored result: results are for small summaries, not for data. */
-export const RESULT_MAX_BYTES = 1_000_000;
 
 type AttemptResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -206,7 +194,7 @@ export class Dispatcher {
     const actor = this.actors.start(claimed.job);
     const cancelled: RunningJob = { job: claimed.job, actor, controller: null, cancelReason: reason };
     this.running.set(jobId, cancelled);
-    this.write(cancelled, this.outcome(cancelled, { type: 'CANCEL' }, { error: reason }), null);
+    this.write(cancelled, decideOutcome(cancelled, { type: 'CANCEL' }, { error: reason }), null);
     return true;
   }
 
@@ -351,7 +339,7 @@ export class Dispatcher {
     }
     if (retryAt === null) return this.runHandler(entry, task);
     try {
-      this.write(entry, this.outcome(entry, { type: 'RERUN' }, { runAt: retryAt }), null);
+      this.write(entry, decideOutcome(entry, { type: 'RERUN' }, { runAt: retryAt }), null);
     } catch (error) {
       this.concludeFailed(entry, error);
     }
@@ -447,13 +435,13 @@ export class Dispatcher {
         // Cancelled while it ran: whatever the handler made of its aborted signal, the job ends cancelled.
         this.write(
           entry,
-          this.outcome(entry, { type: 'CANCEL' }, { error: entry.cancelReason, progressJson }),
+          decideOutcome(entry, { type: 'CANCEL' }, { error: entry.cancelReason, progressJson }),
           null,
         );
         return;
       }
       if (attempt.ok) {
-        const settled = this.settled(entry, attempt.value, progressJson);
+        const settled = resultOutcome(entry, attempt.value, progressJson, this.deps.clock);
         if (!(settled instanceof InvalidResultError)) {
           this.write(entry, settled, null);
           return;
@@ -464,8 +452,12 @@ export class Dispatcher {
       this.concludeFailed(entry, error);
       return;
     }
-    this.failed(entry, task, failure).then(
-      (decided) => this.write(entry, decided.outcome, 'crash' in decided ? { error: decided.crash } : null),
+    policyOutcome(entry, task, failure, this.deps.policy, this.deps.clock).then(
+      (decided) => {
+        // A crash stops claiming at once; it is reported once the crashing job is given back.
+        if ('crash' in decided) this.accepting = false;
+        this.write(entry, decided.outcome, 'crash' in decided ? { error: decided.crash } : null);
+      },
       (error) => this.concludeFailed(entry, error),
     );
   }
@@ -478,102 +470,6 @@ export class Dispatcher {
   private forget(entry: RunningJob): void {
     this.running.delete(entry.job.id);
     this.actors.stop(entry.actor);
-  }
-
-  // settled turns what a handler returned into its outcome: a handler outcome (rerun, remove,
-  // cancel, fail) or a result to store; a result that cannot be stored sends the attempt down the
-  // failure path instead.
-  private settled(
-    entry: RunningJob,
-    value: unknown,
-    progressJson: string | null,
-  ): Outcome | InvalidResultError {
-    if (isHandlerOutcome(value)) return this.fromHandlerOutcome(entry, value, progressJson);
-    let resultJson: string | null = null;
-    if (value !== undefined) {
-      try {
-        resultJson = toJsonText(value, 'result');
-      } catch (error) {
-        return new InvalidResultError(entry.job.id, 'a JSON-serializable result', error);
-      }
-      if (resultJson.length * 3 > RESULT_MAX_BYTES && Buffer.byteLength(resultJson) > RESULT_MAX_BYTES) {
-        return new InvalidResultError(entry.job.id, `a result of at most ${RESULT_MAX_BYTES} bytes of JSON`);
-      }
-    }
-    return this.outcome(entry, SUCCEED, { resultJson, progressJson });
-  }
-
-  private fromHandlerOutcome(
-    entry: RunningJob,
-    returned: HandlerOutcome,
-    progressJson: string | null,
-  ): Outcome {
-    switch (returned.kind) {
-      case 'rerun':
-        return this.outcome(entry, { type: 'RERUN' }, { runAt: returned.runAt, progressJson });
-      case 'rerunAfter': {
-        const runAt = new Date(this.deps.clock.now().getTime() + returned.delayMs);
-        return this.outcome(entry, { type: 'RERUN' }, { runAt, progressJson });
-      }
-      case 'remove': {
-        const outcome = this.outcome(entry, { type: 'SUCCEED' }, { remove: true, progressJson });
-        // The row goes once it has succeeded: the machine must allow REMOVE from there too.
-        planTransition({ ...entry.job, state: outcome.to }, { type: 'REMOVE' });
-        entry.actor.send({ type: 'REMOVE' });
-        return outcome;
-      }
-      case 'cancel':
-        return this.outcome(entry, { type: 'CANCEL' }, { error: returned.reason, progressJson });
-      case 'fail':
-        return this.outcome(entry, { type: 'FAIL' }, { error: returned.reason, progressJson });
-    }
-  }
-
-  // failed asks the policy what to do. A crash gives the job back (RELEASE, attempt refunded, error
-  // recorded) and is reported once that write is durable, so the crashing job is not lost either.
-  private async failed(
-    entry: RunningJob,
-    task: TaskDefinition,
-    error: unknown,
-  ): Promise<{ outcome: Outcome } | { outcome: Outcome; crash: unknown }> {
-    const { job } = entry;
-    const cause = error ?? new Error(`job ${job.id}: the attempt failed without an error`);
-    let decision: PolicyDecision;
-    try {
-      decision = await decide(this.deps.policy, {
-        jobId: job.id,
-        task: job.task,
-        attempt: job.attempts,
-        maxAttempts: job.maxAttempts,
-        error: cause,
-        backoff: task.backoff ?? DEFAULT_BACKOFF,
-        random: Math.random(),
-      });
-    } catch (policyError) {
-      this.accepting = false;
-      return {
-        outcome: this.outcome(entry, { type: 'RELEASE' }, { error: errorMessage(cause) }),
-        crash: policyError,
-      };
-    }
-    const message = errorMessage(cause);
-    if (decision.action === 'crash') {
-      this.accepting = false;
-      return { outcome: this.outcome(entry, { type: 'RELEASE' }, { error: message }), crash: cause };
-    }
-    if (decision.action === 'retry' && tryTransition(job, 'RETRY') !== null) {
-      const runAt = new Date(this.deps.clock.now().getTime() + decision.delayMs);
-      return { outcome: this.outcome(entry, { type: 'RETRY' }, { runAt, error: message }) };
-    }
-    return { outcome: this.outcome(entry, { type: 'FAIL' }, { error: message }) };
-  }
-
-  // outcome plans the change with the machine (throwing if it refuses) and moves the job's actor
-  // with the same event, so that an inspector sees the decision as it is made.
-  private outcome(entry: RunningJob, event: JobEvent, extras: OutcomeExtras = {}): Outcome {
-    const plan = planTransition(entry.job, event);
-    entry.actor.send(event);
-    return toOutcome(entry.job, plan, extras);
   }
 
   // write hands the outcome to the completion writer; once it is durable the job object is brought up
@@ -613,25 +509,5 @@ export class Dispatcher {
       job.state = 'removed';
       this.deps.events.emitTransition(job, outcome.to, 'REMOVE', at);
     }
-  }
-}
-
-// errorMessage drops NUL characters, which a text column refuses: one such message would otherwise
-// fail the whole batch of outcomes it is written with.
-function errorMessage(error: unknown): string {
-  const text =
-    error instanceof Error
-      ? (error.stack ?? `${error.name}: ${error.message}`)
-      : typeof error === 'string'
-        ? error
-        : String(safeJson(error) ?? error);
-  return text.replaceAll('\u0000', '');
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
   }
 }

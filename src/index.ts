@@ -16,6 +16,7 @@ export {
   policyMachine,
 } from '../machines/policy.js';
 export type { JobPage, ListJobsOptions } from './admin.js';
+export { RESULT_MAX_BYTES } from './attempt-outcomes.js';
 export {
   type Backoff,
   type BackoffFunction,
@@ -26,7 +27,6 @@ export {
   type LinearBackoff,
 } from './backoff.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
-export { RESULT_MAX_BYTES } from './dispatcher.js';
 export {
   type EnqueueOptions,
   type EnqueueSpec,
