@@ -79,6 +79,9 @@ function abortEntry(entry: RunningJob, reason: unknown): void {
  */
 const TURN_STARTS = 128;
 
+// REFILL_AT is the share of the local queue left when a refilling claim goes out (see freeSlot).
+const REFILL_AT = 0.75;
+
 type AttemptResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
@@ -365,8 +368,9 @@ export class Dispatcher {
     this.holdInQueue(queue, -1);
     this.prefetch.finished();
     this.startPrefetched();
-    // Refill once the local queue is half empty, so that claims stay large.
-    if (this.lastClaimFilled && this.prefetched.length <= this.prefetch.size / 2) this.wakeSoon();
+    // Refill once a quarter of the local queue has gone: the claim stays large, and leaves while
+    // three quarters of the queue still cover its round trip.
+    if (this.lastClaimFilled && this.prefetched.length <= this.prefetch.size * REFILL_AT) this.wakeSoon();
   }
 
   // wakeSoon folds the slots freed within one turn of the event loop into a single claim, instead of

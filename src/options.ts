@@ -31,7 +31,7 @@ export interface RuntimeOptions {
    * prefetch claims up to this many jobs beyond the free slots, held as running by this runtime while
    * they wait locally. Fewer, larger claims raise throughput; prefetched jobs are given back, attempt
    * refunded, on stop. 'auto' (the default) keeps about 100 ms of work waiting, measured from how
-   * fast this runtime finishes jobs (at most 1,000; none while jobs are slow or the queue is idle).
+   * fast this runtime finishes jobs (at most 2,000; none while jobs are slow or the queue is idle).
    */
   prefetch?: number | 'auto';
   /**
