@@ -77,7 +77,9 @@ export class Listener {
     subscriber.notifications.on(this.channel, (payload: unknown) =>
       this.hooks.onNotify(typeof payload === 'string' ? payload : ''),
     );
-    subscriber.events.on('connected', () => this.markConnected());
+    // pg-listen's own 'connected' event is not used: on the first connect it comes before LISTEN is
+    // issued, and a wake-up then could miss a job inserted before LISTEN took effect. The runtime
+    // counts as connected once listenTo has returned, below.
     subscriber.events.on('error', (error: Error) => this.giveUp(subscriber, error));
     try {
       await subscriber.connect();

@@ -14,13 +14,17 @@ describe('wake-ups', () => {
       pollIntervalMs: 60_000,
       tasks: { ping: async () => 'pong' },
     });
+    let connected = 0;
+    worker.events.on('runtime:connected', () => connected++);
     await worker.start();
+    const connectedByStart = connected;
     const producer = testRuntime({ schema, clock });
     await producer.start();
     const job = await producer.enqueue('ping', {});
     const done = await nextEvent<TransitionEvent>(worker.events, 'job:succeeded', (e) => e.job.id === job.id);
     assert.equal(done.job.result, 'pong');
     await Promise.all([worker.stop(), producer.stop()]);
+    assert.equal(connectedByStart, 1, 'the first connect is announced once');
   });
 
   it('the timer alone finds due jobs when notifications are off', async () => {
