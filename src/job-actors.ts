@@ -13,40 +13,48 @@ import { decide, type JobFacts } from './transitions.js';
 /** JobActorSnapshot is what a job actor holds: the job's lifecycle state and the machine's context. */
 export type JobActorSnapshot = Snapshot<undefined> & { value: JobState; context: JobMachineContext };
 
+// followDecisions moves a job actor as the job machine would: each event goes to the machine's
+// decisions (planTransition's remembered answers of the machine), and an event the machine refuses
+// leaves the actor where it is. Restoring a machine snapshot and running a machine step instead cost
+// about 10 µs of CPU per job, most of the hot path's budget at tens of thousands of jobs a second.
+function followDecisions(snapshot: JobActorSnapshot, event: JobEvent): JobActorSnapshot {
+  const { context } = snapshot;
+  const decision = decide(snapshot.value, event.type, context.attempts, context.maxAttempts);
+  if (decision === null) return snapshot;
+  return {
+    status: 'active',
+    output: undefined,
+    error: undefined,
+    value: decision.to,
+    context: { jobId: context.jobId, attempts: decision.attempts, maxAttempts: context.maxAttempts },
+  };
+}
+
+function persisted(snapshot: JobActorSnapshot): JobActorSnapshot {
+  return snapshot;
+}
+
 /**
- * jobActorLogic is the logic of a running job's actor. Each event goes to the job machine's
- * decisions (planTransition's remembered answers of the machine), so the actor moves exactly as a
- * job machine actor would, and an event the machine refuses leaves it where it is. It is not the
- * machine itself because restoring a machine snapshot and running a machine step cost about 10 µs
- * of CPU per job, most of the hot path's budget at tens of thousands of jobs a second.
+ * jobActorLogic is the logic of one running job's actor, starting from the job's current state.
+ * The job travels in the logic rather than as the actor's `input`: in Node 20, each option beyond
+ * `createActor`'s defaults costs about a microsecond to merge, a tenth of what a job's actor costs.
  */
-export const jobActorLogic: ActorLogic<JobActorSnapshot, JobEvent, JobFacts> = {
-  transition(snapshot, event) {
-    const { context } = snapshot;
-    const decision = decide(snapshot.value, event.type, context.attempts, context.maxAttempts);
-    if (decision === null) return snapshot;
-    return {
-      status: 'active',
-      output: undefined,
-      error: undefined,
-      value: decision.to,
-      context: { jobId: context.jobId, attempts: decision.attempts, maxAttempts: context.maxAttempts },
-    };
-  },
-  getInitialSnapshot(_scope, job) {
-    return {
+export function jobActorLogic(job: JobFacts): ActorLogic<JobActorSnapshot, JobEvent> {
+  return {
+    transition: followDecisions,
+    getInitialSnapshot: () => ({
       status: 'active',
       output: undefined,
       error: undefined,
       value: job.state,
       context: { jobId: job.id, attempts: job.attempts, maxAttempts: job.maxAttempts },
-    };
-  },
-  getPersistedSnapshot: (snapshot) => snapshot,
-};
+    }),
+    getPersistedSnapshot: persisted,
+  };
+}
 
 /** JobActor is a running job as a live XState actor, visible to an inspector. */
-export type JobActor = Actor<typeof jobActorLogic>;
+export type JobActor = Actor<ActorLogic<JobActorSnapshot, JobEvent>>;
 
 type SupervisorSnapshot = Snapshot<undefined>;
 
@@ -78,7 +86,7 @@ export class JobActors {
 
   /** start creates a job's actor in the job's current state and starts it. */
   start(job: JobFacts): JobActor {
-    return createActor(jobActorLogic, { input: job, parent: this.scope.self, id: `job:${job.id}` }).start();
+    return createActor(jobActorLogic(job), { parent: this.scope.self, id: `job:${job.id}` }).start();
   }
 
   /** stop ends a job actor once its job is no longer this runtime's to run. */

@@ -135,7 +135,7 @@ describe('job machine', () => {
                 });
             }
             // The job actor's logic moves as the machine actor did.
-            const actor = createActor(jobActorLogic, { input: job }).start();
+            const actor = createActor(jobActorLogic(job)).start();
             actor.send({ type: event });
             assert.equal(actor.getSnapshot().value, refused ? state : after.value);
             assert.equal(actor.getSnapshot().context.attempts, refused ? attempts : after.context.attempts);
