@@ -71,6 +71,11 @@ export async function untilDone(url: string, pendingSql: string): Promise<void> 
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
+  // The check runs every few milliseconds beside the drain it times. Without statistics (a fresh
+  // table) or with stale ones, the planner may read the table from its start, through every row
+  // already finished or deleted, and the observer would slow what it observes; with sequential
+  // scans off it walks an index for every system.
+  await client.query('SET enable_seqscan = off');
   const deadline = performance.now() + RUN_TIMEOUT_MS;
   try {
     for (;;) {
