@@ -130,11 +130,15 @@ export class Storage {
     client: Queryable = this.db,
   ): Promise<Job[]> {
     if (jobs.length === 0) return [];
-    const result = await client.query<{ id: string }>(this.insertSql(''), insertValues(jobs, createdBy, now));
-    // Identity ids follow insertion order (ORDER BY t.n), so sorted ids pair with the input in order.
-    // Only ids travel back: everything else about a new job is known here, and parsing it back would
-    // cost more than building it.
-    const ids = result.rows.map((row) => row.id).sort(compareIds);
+    // Identity ids follow insertion order (ORDER BY r.n), so the ids in ascending order pair with the
+    // input in order. Only the ids travel back, as one text value: everything else about a new job is
+    // known here, and parsing rows back would cost more than building them.
+    const result = await client.query<{ ids: string }>(
+      `WITH inserted AS (${this.insertSql('')})
+       SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM inserted`,
+      insertValues(jobs, createdBy, now),
+    );
+    const ids = (result.rows[0]?.ids ?? '').split(',');
     return jobs.map((job, i) => newJobRow(job, ids[i] as string, createdBy, now));
   }
 
@@ -213,14 +217,17 @@ export class Storage {
     await client.query('SELECT pg_notify($1, $2)', [this.jobsChannel, '']);
   }
 
+  // insertSql inserts the rows of insertValues' document in its order. The rows travel as one JSON
+  // array of arrays, times as epoch milliseconds: building it is string concatenation around the
+  // payloads' JSON, where eight typed arrays were escaped element by element in JavaScript (three
+  // times the worker's CPU per job, and a slower bulk enqueue).
   private insertSql(onConflict: string): string {
     return `INSERT INTO ${this.jobs}
          (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at)
-       SELECT t.task, t.queue, t.payload::jsonb, t.priority, t.run_at, t.max_attempts, t.key, t.expires_at, $9, $10, $9
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[],
-                     $8::timestamptz[]) WITH ORDINALITY
-              AS t(task, queue, payload, priority, run_at, max_attempts, key, expires_at, n)
-        ORDER BY t.n
+       SELECT r.v->>0, r.v->>1, r.v->2, (r.v->>3)::int, to_timestamp((r.v->>4)::float8 / 1000), (r.v->>5)::int,
+              r.v->>6, to_timestamp((r.v->>7)::float8 / 1000), $2, $3, $2
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(v, n)
+        ORDER BY r.n
        ${onConflict}
        RETURNING id, key`;
   }
@@ -467,19 +474,17 @@ export class Storage {
   }
 }
 
+// insertValues builds insertSql's parameters: the rows as one JSON document (a job's payload is
+// already JSON text and goes in as it is; a run_at of null parks the job), the time and the creator.
 function insertValues(jobs: readonly NewJob[], createdBy: string, now: Date): unknown[] {
-  return [
-    jobs.map((j) => j.task),
-    jobs.map((j) => j.queue),
-    jobs.map((j) => j.payloadJson),
-    jobs.map((j) => j.priority),
-    jobs.map((j) => j.runAt),
-    jobs.map((j) => j.maxAttempts),
-    jobs.map((j) => j.key),
-    jobs.map((j) => j.expiresAt),
-    now,
-    createdBy,
-  ];
+  let rows = '';
+  for (const job of jobs) {
+    const runAt = job.runAt === null ? 'null' : job.runAt.getTime();
+    const expiresAt = job.expiresAt === null ? 'null' : job.expiresAt.getTime();
+    const key = job.key === null ? 'null' : JSON.stringify(job.key);
+    rows += `${rows === '' ? '[' : ','}[${JSON.stringify(job.task)},${JSON.stringify(job.queue)},${job.payloadJson},${job.priority},${runAt},${job.maxAttempts},${key},${expiresAt}]`;
+  }
+  return [`${rows}]`, now, createdBy];
 }
 
 function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
@@ -506,8 +511,4 @@ function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
     finishedAt: null,
     updatedAt: now,
   };
-}
-
-function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }

@@ -173,7 +173,7 @@ describe('the claim in the migrations', () => {
       [...(/state IN \(([^)]*)\)/.exec(text)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]);
     for (const name of [
       'jobs_claim_idx',
-      'jobs_queue_claim_idx',
+      'jobs_named_queue_claim_idx',
       'claim_jobs',
       'claim_queue_jobs',
       'claim_serial_job',

@@ -56,6 +56,58 @@ describe('named queues', () => {
     assert.equal(emailsMax, 2);
   });
 
+  it('limits the default queue too, while jobs of named queues use the free slots', async () => {
+    const schema = freshSchema('queues');
+    let running = 0;
+    let mostRunning = 0;
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const worker = testRuntime({
+      schema,
+      maxRunningJobs: 10,
+      queues: { default: { concurrency: 2 } },
+      tasks: {
+        slow: async () => {
+          running++;
+          mostRunning = Math.max(mostRunning, running);
+          await gate;
+          running--;
+        },
+        report: () => undefined,
+      },
+    });
+    await worker.start();
+    const twoRunning = countEvents<TransitionEvent>(
+      worker.events,
+      'job:running',
+      2,
+      (e) => e.job.task === 'slow',
+    );
+    const reports = countEvents<TransitionEvent>(
+      worker.events,
+      'job:succeeded',
+      20,
+      (e) => e.job.task === 'report',
+    );
+    await worker.enqueueMany(Array.from({ length: 6 }, () => ({ task: 'slow' })));
+    await worker.enqueueMany(Array.from({ length: 20 }, () => ({ task: 'report', queue: 'reports' })));
+    await twoRunning;
+    await reports;
+    assert.equal(running, 2, 'two default-queue jobs hold their queue while every report ran');
+    const slowDone = countEvents<TransitionEvent>(
+      worker.events,
+      'job:succeeded',
+      6,
+      (e) => e.job.task === 'slow',
+    );
+    openGate();
+    await slowDone;
+    await worker.stop();
+    assert.equal(mostRunning, 2);
+  });
+
   it('rejects a bad queue configuration', () => {
     assert.throws(
       () => testRuntime({ schema: 'x', queues: { emails: { concurrency: 0 } } }),
