@@ -45,7 +45,7 @@ export const SIZES: Record<Mode, Sizes> = {
     historyRows: 1_000_000,
     historyDrainJobs: 20_000,
     memoryJobs: 100_000,
-    rounds: 3,
+    rounds: 5,
     warmUpRounds: 1,
   },
   quick: {
