@@ -7,6 +7,7 @@ import type { RunningJob } from './dispatcher.js';
 import { InvalidResultError } from './errors.js';
 import { decide } from './exceptions.js';
 import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
+import type { JobActor } from './job-actors.js';
 import { toJsonText } from './json.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
 import type { Outcome } from './outcome-statements.js';
@@ -62,7 +63,7 @@ function fromHandlerOutcome(
       const outcome = decideOutcome(entry, { type: 'SUCCEED' }, { remove: true, progressJson });
       // The row goes once it has succeeded: the machine must allow REMOVE from there too.
       planTransition({ ...entry.job, state: outcome.to }, { type: 'REMOVE' });
-      entry.actor.send({ type: 'REMOVE' });
+      actorOf(entry).send({ type: 'REMOVE' });
       return outcome;
     }
     case 'cancel':
@@ -120,8 +121,15 @@ export async function policyOutcome(
  */
 export function decideOutcome(entry: RunningJob, event: JobEvent, extras: OutcomeExtras = {}): Outcome {
   const plan = planTransition(entry.job, event);
-  entry.actor.send(event);
+  actorOf(entry).send(event);
   return toOutcome(entry.job, plan, extras);
+}
+
+// actorOf is the job's live actor; there is none once its outcome was decided, and a second decision
+// for one attempt would be a bug in the dispatcher.
+function actorOf(entry: RunningJob): JobActor {
+  if (!entry.actor) throw new Error(`job ${entry.job.id}: its attempt's outcome was already decided`);
+  return entry.actor;
 }
 
 // errorMessage drops NUL characters, which a text column refuses: one such message would otherwise
