@@ -131,14 +131,20 @@ export class Storage {
   ): Promise<Job[]> {
     if (jobs.length === 0) return [];
     // Identity ids follow insertion order (ORDER BY r.n), so the ids in ascending order pair with the
-    // input in order. Only the ids travel back, as one text value: everything else about a new job is
-    // known here, and parsing rows back would cost more than building them.
-    const result = await client.query<{ ids: string }>(
-      `WITH inserted AS (${this.insertSql('')})
-       SELECT string_agg(id::text, ',' ORDER BY id) AS ids FROM inserted`,
-      insertValues(jobs, createdBy, now),
+    // input in order. Only the ids travel back: everything else about a new job is known here, and
+    // parsing rows back would cost more than building them. Usually they are one unbroken run, sent as
+    // its two ends; a run broken by concurrent inserts comes as the list.
+    const rows = insertRows(jobs, createdBy, now);
+    const result = await client.query<{ first: string; ids: string | null }>(
+      `WITH inserted AS (${this.insertSql(rows, '')}),
+            span AS (SELECT min(id) AS first, max(id) AS last, count(*) AS n FROM inserted)
+       SELECT first,
+              CASE WHEN last - first + 1 <> n THEN (SELECT string_agg(id::text, ',' ORDER BY id) FROM inserted) END AS ids
+         FROM span`,
+      rows.values,
     );
-    const ids = (result.rows[0]?.ids ?? '').split(',');
+    const span = result.rows[0] as { first: string; ids: string | null };
+    const ids = span.ids === null ? idRun(span.first, jobs.length) : span.ids.split(',');
     return jobs.map((job, i) => newJobRow(job, ids[i] as string, createdBy, now));
   }
 
@@ -154,9 +160,13 @@ export class Storage {
   ): Promise<Map<string, Job>> {
     const inserted = new Map<string, Job>();
     if (jobs.length === 0) return inserted;
+    const rows = insertRows(jobs, createdBy, now);
     const result = await client.query<{ id: string; key: string }>(
-      this.insertSql(`ON CONFLICT (key) WHERE key IS NOT NULL AND state IN (${LIVE_STATES}) DO NOTHING`),
-      insertValues(jobs, createdBy, now),
+      this.insertSql(
+        rows,
+        `ON CONFLICT (key) WHERE key IS NOT NULL AND state IN (${LIVE_STATES}) DO NOTHING`,
+      ),
+      rows.values,
     );
     const idByKey = new Map(result.rows.map((row) => [row.key, row.id]));
     for (const job of jobs) {
@@ -217,15 +227,20 @@ export class Storage {
     await client.query('SELECT pg_notify($1, $2)', [this.jobsChannel, '']);
   }
 
-  // insertSql inserts the rows of insertValues' document in its order. The rows travel as one JSON
-  // array of arrays, times as epoch milliseconds: building it is string concatenation around the
-  // payloads' JSON, where eight typed arrays were escaped element by element in JavaScript (three
-  // times the worker's CPU per job, and a slower bulk enqueue).
-  private insertSql(onConflict: string): string {
+  // insertSql inserts the rows of insertRows' document in its order. The rows travel as one JSON
+  // document, times as epoch milliseconds: building it is string concatenation around the payloads'
+  // JSON, where eight typed arrays were escaped element by element in JavaScript. When every row
+  // shares everything but its payload (the usual bulk enqueue), the document holds only the payloads
+  // and the rest are parameters: the server then reads one JSON value a row instead of eight, a
+  // third less server time per insert.
+  private insertSql(rows: InsertRows, onConflict: string): string {
+    const select = rows.uniform
+      ? `SELECT $4, $5, r.v, $6::int, $7::timestamptz, $8::int, NULL, $9::timestamptz, $2, $3, $2`
+      : `SELECT r.v->>0, r.v->>1, r.v->2, (r.v->>3)::int, to_timestamp((r.v->>4)::float8 / 1000),
+                (r.v->>5)::int, r.v->>6, to_timestamp((r.v->>7)::float8 / 1000), $2, $3, $2`;
     return `INSERT INTO ${this.jobs}
          (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at)
-       SELECT r.v->>0, r.v->>1, r.v->2, (r.v->>3)::int, to_timestamp((r.v->>4)::float8 / 1000), (r.v->>5)::int,
-              r.v->>6, to_timestamp((r.v->>7)::float8 / 1000), $2, $3, $2
+       ${select}
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(v, n)
         ORDER BY r.n
        ${onConflict}
@@ -474,9 +489,36 @@ export class Storage {
   }
 }
 
-// insertValues builds insertSql's parameters: the rows as one JSON document (a job's payload is
-// already JSON text and goes in as it is; a run_at of null parks the job), the time and the creator.
-function insertValues(jobs: readonly NewJob[], createdBy: string, now: Date): unknown[] {
+/** InsertRows are insertSql's parameters and which of its two shapes they fit. */
+interface InsertRows {
+  /** uniform says that the rows differ in their payloads only (and have no key). */
+  uniform: boolean;
+  values: unknown[];
+}
+
+// insertRows builds insertSql's parameters: the rows as one JSON document (a job's payload is already
+// JSON text and goes in as it is; a run_at of null parks the job), the time and the creator, and, for
+// uniform rows, the columns they share.
+function insertRows(jobs: readonly NewJob[], createdBy: string, now: Date): InsertRows {
+  const [first] = jobs as [NewJob];
+  if (jobs.every((job) => sharesAllButPayload(job, first))) {
+    let payloads = '';
+    for (const job of jobs) payloads += `${payloads === '' ? '[' : ','}${job.payloadJson}`;
+    return {
+      uniform: true,
+      values: [
+        `${payloads}]`,
+        now,
+        createdBy,
+        first.task,
+        first.queue,
+        first.priority,
+        first.runAt,
+        first.maxAttempts,
+        first.expiresAt,
+      ],
+    };
+  }
   let rows = '';
   for (const job of jobs) {
     const runAt = job.runAt === null ? 'null' : job.runAt.getTime();
@@ -484,7 +526,36 @@ function insertValues(jobs: readonly NewJob[], createdBy: string, now: Date): un
     const key = job.key === null ? 'null' : JSON.stringify(job.key);
     rows += `${rows === '' ? '[' : ','}[${JSON.stringify(job.task)},${JSON.stringify(job.queue)},${job.payloadJson},${job.priority},${runAt},${job.maxAttempts},${key},${expiresAt}]`;
   }
-  return [`${rows}]`, now, createdBy];
+  return { uniform: false, values: [`${rows}]`, now, createdBy] };
+}
+
+function sharesAllButPayload(job: NewJob, first: NewJob): boolean {
+  return (
+    job.key === null &&
+    job.task === first.task &&
+    job.queue === first.queue &&
+    job.priority === first.priority &&
+    job.maxAttempts === first.maxAttempts &&
+    sameTime(job.runAt, first.runAt) &&
+    sameTime(job.expiresAt, first.expiresAt)
+  );
+}
+
+// idRun lists `count` consecutive ids from `first`; ids are bigint, so past 2^53 BigInt counts them.
+function idRun(first: string, count: number): string[] {
+  const ids = new Array<string>(count);
+  const start = Number(first);
+  if (Number.isSafeInteger(start + count)) {
+    for (let i = 0; i < count; i++) ids[i] = String(start + i);
+  } else {
+    const big = BigInt(first);
+    for (let i = 0; i < count; i++) ids[i] = String(big + BigInt(i));
+  }
+  return ids;
+}
+
+function sameTime(a: Date | null, b: Date | null): boolean {
+  return a === b || (a !== null && b !== null && a.getTime() === b.getTime());
 }
 
 function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {

@@ -46,6 +46,55 @@ describe('enqueue', () => {
     assert.equal(new Set(jobs.map((j) => j.id)).size, 500);
   });
 
+  it('enqueueMany stores each job as it returns it, whether the jobs differ in their payloads only or not', async () => {
+    const at = new Date('2031-05-06T07:08:09.123Z');
+    const alike = await producer.enqueueMany(
+      Array.from({ length: 4 }, (_, i) => ({ task: 'alike', payload: { i }, runAt: at, priority: 2 })),
+    );
+    const mixed = await producer.enqueueMany([
+      { task: 'mixed', payload: { n: 1 } },
+      { task: 'other', queue: 'q2', payload: 'text', priority: -3, maxAttempts: 2 },
+      { task: 'mixed', runAt: null },
+      { task: 'mixed', runAt: at, expiresAt: new Date(at.getTime() + 60_000), payload: [1, 'x\n"y"'] },
+    ]);
+    for (const job of [...alike, ...mixed]) assert.deepEqual(await producer.getJob(job.id), job, job.id);
+    assert.deepEqual(
+      alike.map((j) => [j.runAt?.toISOString(), j.priority]),
+      Array.from({ length: 4 }, () => [at.toISOString(), 2]),
+    );
+  });
+
+  it('pairs ids with jobs when they are not one unbroken run, and past 2^53', async () => {
+    const check = async () => {
+      const jobs = await producer.enqueueMany(
+        Array.from({ length: 5 }, (_, i) => ({ task: 'ids', payload: { i } })),
+      );
+      for (const [i, job] of jobs.entries()) {
+        assert.deepEqual((await producer.getJob(job.id))?.payload, { i }, job.id);
+      }
+      return jobs.map((job) => BigInt(job.id));
+    };
+    await withPool((pool) => pool.query(`ALTER TABLE "${schema}".jobs ALTER COLUMN id SET INCREMENT BY 7`));
+    const gapped = await check();
+    assert.ok(
+      gapped.every((id, i) => i === 0 || id - (gapped[i - 1] as bigint) === 7n),
+      `${gapped}`,
+    );
+    await withPool((pool) =>
+      pool.query(
+        `ALTER TABLE "${schema}".jobs ALTER COLUMN id SET INCREMENT BY 1 RESTART WITH 9007199254740990`,
+      ),
+    );
+    const large = await check();
+    assert.deepEqual(large, [
+      9007199254740990n,
+      9007199254740991n,
+      9007199254740992n,
+      9007199254740993n,
+      9007199254740994n,
+    ]);
+  });
+
   it('rejects bad input with a typed error and writes nothing', async () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
