@@ -30,6 +30,7 @@ function followDecisions(snapshot: JobActorSnapshot, event: JobEvent): JobActorS
   };
 }
 
+// persisted returns the snapshot as it is: it is plain data already.
 function persisted(snapshot: JobActorSnapshot): JobActorSnapshot {
   return snapshot;
 }
@@ -37,7 +38,8 @@ function persisted(snapshot: JobActorSnapshot): JobActorSnapshot {
 /**
  * jobActorLogic is the logic of one running job's actor, starting from the job's current state.
  * The job travels in the logic rather than as the actor's `input`: in Node 20, each option beyond
- * `createActor`'s defaults costs about a microsecond to merge, a tenth of what a job's actor costs.
+ * `createActor`'s defaults costs about a microsecond to merge, and a job's whole actor, from start to
+ * stop, costs about two.
  */
 export function jobActorLogic(job: JobFacts): ActorLogic<JobActorSnapshot, JobEvent> {
   return {
