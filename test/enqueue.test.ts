@@ -134,6 +134,38 @@ describe('enqueue', () => {
     assert.equal(await countRows(schema), before, 'nothing was written');
   });
 
+  it('stores payloads as JSON would, and refuses what JSON would drop or mangle at any depth', async () => {
+    class Money {
+      constructor(readonly cents: number) {}
+      toJSON() {
+        return { amount: this.cents / 100 };
+      }
+    }
+    const kept = [
+      { nested: { list: [1, 'two', null, true, { deep: [2.5] }] }, gone: undefined },
+      { at: new Date('2030-01-02T03:04:05.006Z'), money: new Money(1234) },
+      Object.assign(Object.create(null), { bare: 1 }),
+      [1, [2, [3]]],
+      'text',
+    ];
+    for (const payload of kept) {
+      const job = await producer.enqueue('json', payload);
+      assert.deepEqual(job.payload, JSON.parse(JSON.stringify(payload)));
+      assert.deepEqual((await producer.getJob(job.id))?.payload, job.payload);
+    }
+    const before = await countRows(schema);
+    for (const payload of [
+      { a: { b: [1, Number.NaN] } },
+      { a: [{ f: () => 1 }] },
+      { a: { s: Symbol('s') } },
+      { a: [Number.POSITIVE_INFINITY] },
+      { a: { n: 1n } },
+    ]) {
+      await assert.rejects(() => producer.enqueue('json', payload), ValidationError);
+    }
+    assert.equal(await countRows(schema), before);
+  });
+
   it('names the field and what was expected', async () => {
     await assert.rejects(producer.enqueue('t', {}, { maxAttempts: 0 }), (error: unknown) => {
       assert.ok(error instanceof ValidationError);
