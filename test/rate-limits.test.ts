@@ -130,49 +130,54 @@ describe('token-bucket rate limits', () => {
   });
 });
 
-describe('serial queues', () => {
-  it('200 jobs of a serial queue across three runtimes: never two at once, in order', async () => {
-    const schema = freshSchema('serial');
-    let running = 0;
-    let most = 0;
-    const order: string[] = [];
-    const runtimes = [1, 2, 3].map((n) =>
-      testRuntime({
-        schema,
-        name: `s${n}`,
-        queues: { ledger: { serial: true } },
-        tasks: {
-          post: async (_p, ctx) => {
-            running++;
-            most = Math.max(most, running);
-            order.push(ctx.job.id);
-            await new Promise((resolve) => setImmediate(resolve));
-            running--;
-          },
+// runSerially enqueues `count` jobs into the serial queue `queue` and has three runtimes work them;
+// it checks that no two ran at once and that they ran in order of run_at, then id.
+async function runSerially(queue: string, count: number): Promise<void> {
+  const schema = freshSchema('serial');
+  let running = 0;
+  let most = 0;
+  const order: string[] = [];
+  const runtimes = [1, 2, 3].map((n) =>
+    testRuntime({
+      schema,
+      name: `s${n}`,
+      queues: { [queue]: { serial: true } },
+      tasks: {
+        post: async (_p, ctx) => {
+          running++;
+          most = Math.max(most, running);
+          order.push(ctx.job.id);
+          await new Promise((resolve) => setImmediate(resolve));
+          running--;
         },
-      }),
-    );
-    for (const runtime of runtimes) await runtime.start();
-    let succeeded = 0;
-    const all = new Promise<void>((resolve) => {
-      for (const runtime of runtimes) {
-        runtime.events.on('job:succeeded', () => {
-          if (++succeeded === 200) resolve();
-        });
-      }
-    });
-    const jobs = await runtimes[0]?.enqueueMany(
-      Array.from({ length: 200 }, () => ({ task: 'post', queue: 'ledger' })),
-    );
-    await all;
-    for (const runtime of runtimes) await runtime.stop();
-    assert.equal(most, 1, 'never two running at once');
-    assert.deepEqual(
-      order,
-      jobs?.map((job) => job.id),
-      'in order of run_at, then id',
-    );
+      },
+    }),
+  );
+  for (const runtime of runtimes) await runtime.start();
+  let succeeded = 0;
+  const all = new Promise<void>((resolve) => {
+    for (const runtime of runtimes) {
+      runtime.events.on('job:succeeded', () => {
+        if (++succeeded === count) resolve();
+      });
+    }
   });
+  const jobs = await runtimes[0]?.enqueueMany(Array.from({ length: count }, () => ({ task: 'post', queue })));
+  await all;
+  for (const runtime of runtimes) await runtime.stop();
+  assert.equal(most, 1, 'never two running at once');
+  assert.deepEqual(
+    order,
+    jobs?.map((job) => job.id),
+    'in order of run_at, then id',
+  );
+}
+
+describe('serial queues', () => {
+  it('200 jobs of a serial queue across three runtimes: never two at once, in order', () =>
+    runSerially('ledger', 200));
+
+  it('the default queue can be serial too', () => runSerially('default', 60));
 
   it('rejects a serial queue with a concurrency', () => {
     assert.throws(
