@@ -71,7 +71,7 @@ function panelOf(workload: WorkloadResult): Panel {
   const spec = AXES[workload.id];
   const metrics = spec.keys
     ? spec.keys.flatMap((key) => workload.metrics.filter((metric) => metric.key === key))
-    : workload.metrics;
+    : workload.metrics.filter((metric) => !metric.detail);
   return {
     title: workload.title,
     axis: spec.axis,

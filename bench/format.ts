@@ -1,10 +1,10 @@
 /**
  * Number formatting shared by the markdown tables and the SVG chart, so both show a figure the same
- * way: rates as whole numbers with thousands separators, milliseconds with two decimals, memory with
- * one, ratios as multipliers.
+ * way: rates as whole numbers with thousands separators, milliseconds with two decimals, memory and
+ * CPU microseconds with one, ratios as multipliers.
  */
 /** Unit is what a figure counts in. */
-export type Unit = 'jobs/s' | 'ms' | 'MiB';
+export type Unit = 'jobs/s' | 'ms' | 'MiB' | 'µs';
 
 const whole = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 

@@ -41,5 +41,5 @@ export async function drainOnHistory(
   // and the figure measures the seeding rather than the hot path. It needs superuser or the
   // pg_checkpoint role; without either the drain runs as it is.
   await execute(url, ['CHECKPOINT']).catch(() => undefined);
-  return { jobsPerSecond: await drainBacklog(url, drainJobs, 10), seedSeconds };
+  return { jobsPerSecond: (await drainBacklog(url, drainJobs, 10)).jobsPerSecond, seedSeconds };
 }

@@ -14,6 +14,7 @@ import { dropAllCreated } from './database.js';
 import { machineInfo } from './machine.js';
 import { parseOptions } from './options.js';
 import { type ResultsDocument, renderMarkdown, writeResults } from './report.js';
+import { locateServer } from './server-cpu.js';
 import { allSystems } from './systems/index.js';
 import { packageVersion } from './systems/system.js';
 import { runWorkloads } from './workloads.js';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
   dropOnAbort(options.databaseUrl);
   const machine = await machineInfo(options.databaseUrl);
+  await locateServer(options.databaseUrl);
   const versions = Object.fromEntries(PACKAGES.map((name) => [name, packageVersion(name)]));
   log(
     `jobchart bench, ${options.mode} mode: ${options.workloads.join(', ')}; ${options.sizes.rounds} round(s)`,

@@ -49,10 +49,12 @@ export function renderMarkdown(document: ResultsDocument): string {
 function renderWorkload(workload: WorkloadResult, rounds: number): string[] {
   const { metrics, ratio } = workload;
   const ratioColumns = ratio
-    ? metrics.map((metric) => ({
-        metric,
-        label: metrics.length > 1 ? `${ratio.label} (${metric.label})` : ratio.label,
-      }))
+    ? metrics
+        .filter((metric) => !metric.detail)
+        .map((metric) => ({
+          metric,
+          label: metrics.length > 1 ? `${ratio.label} (${metric.label})` : ratio.label,
+        }))
     : [];
   const header = [
     'system',

@@ -23,6 +23,8 @@ export interface Metric {
   better: 'higher' | 'lower';
   /** legend names the figure in the chart's legend, where it is one series of several. */
   legend?: string;
+  /** detail marks a figure that explains the others: it is tabled, but neither charted nor compared. */
+  detail?: boolean;
 }
 
 /** Entry is one row of a workload's table: a system, or a setup of one. */
@@ -129,7 +131,7 @@ function summarise(workload: Omit<Workload, 'runRound'>, runs: Run[]): WorkloadR
       const values = mine.flatMap((run) => (key in run.values ? [run.values[key] as number] : []));
       medians[entry.id][key] = values.length > 0 ? median(values) : null;
       const spec = workload.ratio;
-      if (!spec) continue;
+      if (!spec || workload.metrics.find((metric) => metric.key === key)?.detail) continue;
       const perRound = mine.flatMap((run) => {
         const reference = runs.find((other) => other.entry === spec.reference && other.round === run.round);
         const value = run.values[key];
@@ -184,22 +186,43 @@ function drainWorkload(context: Context, systems: System[]): Workload {
   const { drainJobs, concurrencies } = context.options.sizes;
   const drainers = systems.filter((system) => system.drain);
   const key = (concurrency: number) => `c${concurrency}`;
+  // CPU is reported at the first level only (the one the targets name), to keep the table readable.
+  const [cpuLevel] = concurrencies;
   return {
     id: 'drain',
     title: `Drain: ${formatCount(drainJobs)} no-op jobs enqueued in bulk, then a worker`,
     description:
       'Jobs per second from starting the worker until the database shows every job finished, at each concurrency level (maxRunningJobs / concurrency).',
-    metrics: concurrencies.map((c) => ({
-      key: key(c),
-      label: `jobs/s at ${c}`,
-      unit: 'jobs/s',
-      better: 'higher',
-      legend: `${c} running at once`,
-    })),
+    metrics: [
+      ...concurrencies.map(
+        (c): Metric => ({
+          key: key(c),
+          label: `jobs/s at ${c}`,
+          unit: 'jobs/s',
+          better: 'higher',
+          legend: `${c} running at once`,
+        }),
+      ),
+      {
+        key: 'workerCpu',
+        label: `worker CPU µs/job at ${cpuLevel}`,
+        unit: 'µs',
+        better: 'lower',
+        detail: true,
+      },
+      {
+        key: 'serverCpu',
+        label: `server CPU µs/job at ${cpuLevel}`,
+        unit: 'µs',
+        better: 'lower',
+        detail: true,
+      },
+    ],
     entries: drainers.map(entryOf),
     ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
     notes: [
       'pg-boss and raw SQL have no per-job concurrency setting: they are drained once per round and that figure stands in every column.',
+      "CPU per job over the timed drain: the worker's is this process's (every thread, the completion poll included), the server's is the PostgreSQL server's processes' from /proc (n/a when the server is not on this machine). On a machine with few cores the two share them, so their sum bounds the drain rate.",
     ],
     async runRound(round) {
       const runs = new Map(drainers.map((system) => [system.id, newRun(round, system.id)]));
@@ -216,9 +239,15 @@ function drainWorkload(context: Context, systems: System[]): Workload {
             context,
             run,
             `${system.label} at ${concurrency}`,
-            async (url) => ({
-              [key(concurrency)]: (await system.drain?.(url, drainJobs, concurrency)) ?? NaN,
-            }),
+            async (url) => {
+              const figures = await system.drain?.(url, drainJobs, concurrency);
+              if (!figures) return {};
+              const values: Record<string, number> = { [key(concurrency)]: figures.jobsPerSecond };
+              if (concurrency !== cpuLevel) return values;
+              values.workerCpu = figures.workerCpuMicros / drainJobs;
+              if (figures.serverCpuMicros !== null) values.serverCpu = figures.serverCpuMicros / drainJobs;
+              return values;
+            },
             (values) => formatValue(values[key(concurrency)], 'jobs/s'),
           );
         }

@@ -8,6 +8,7 @@ import { createPostgresBackend, withBackend } from 'bullmq';
 import { untilDone } from '../database.js';
 import {
   batchSizes,
+  DrainTimer,
   measureStartLatency,
   minorVersion,
   packageVersion,
@@ -65,14 +66,14 @@ export function bullmqSystem(): System {
     drainTakesConcurrency: true,
     async drain(connectionString, total, concurrency) {
       await addNoops(connectionString, total);
-      const startedAt = performance.now();
+      const timer = new DrainTimer();
       const worker = startWorker(connectionString, concurrency, () => undefined);
       try {
         await untilDone(
           connectionString,
           `SELECT EXISTS (SELECT 1 FROM bullmq.job WHERE state <> 'completed') AS pending`,
         );
-        return ratePerSecond(total, startedAt);
+        return timer.finish(total);
       } finally {
         await worker.close();
       }

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { quietPool, untilDone } from '../database.js';
 import {
   batchSizes,
+  DrainTimer,
   measureStartLatency,
   minorVersion,
   packageVersion,
@@ -67,11 +68,11 @@ export function graphileSystem(batched: boolean): System {
       const pgPool = poolFor(connectionString, concurrency);
       try {
         await addNoops(pgPool, total);
-        const startedAt = performance.now();
+        const timer = new DrainTimer();
         const runner = await startWorker(pgPool, concurrency, () => undefined);
         try {
           await untilDone(connectionString, 'SELECT EXISTS (SELECT 1 FROM graphile_worker.jobs) AS pending');
-          return ratePerSecond(total, startedAt);
+          return timer.finish(total);
         } finally {
           await runner.stop();
         }

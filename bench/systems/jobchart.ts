@@ -6,7 +6,15 @@
 import { pino } from 'pino';
 import { createRuntime } from '../../src/index.js';
 import { untilDone } from '../database.js';
-import { batchSizes, measureStartLatency, ratePerSecond, StartSignal, type System } from './system.js';
+import {
+  batchSizes,
+  type DrainFigures,
+  DrainTimer,
+  measureStartLatency,
+  ratePerSecond,
+  StartSignal,
+  type System,
+} from './system.js';
 
 /**
  * UNFINISHED_SQL tells whether any job in jobchart's default schema has not finished yet: one waiting
@@ -52,18 +60,18 @@ export async function drainBacklog(
   connectionString: string,
   total: number,
   maxRunningJobs: number,
-): Promise<number> {
+): Promise<DrainFigures> {
   const worker = createRuntime({
     connectionString,
     logger: quietLogger(),
     maxRunningJobs,
     tasks: { noop: () => undefined },
   });
-  const startedAt = performance.now();
+  const timer = new DrainTimer();
   await worker.start();
   try {
     await untilDone(connectionString, UNFINISHED_SQL);
-    return ratePerSecond(total, startedAt);
+    return timer.finish(total);
   } finally {
     await worker.stop();
   }

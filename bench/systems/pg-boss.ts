@@ -7,7 +7,14 @@
  */
 import PgBoss from 'pg-boss';
 import { untilDone } from '../database.js';
-import { batchSizes, minorVersion, packageVersion, ratePerSecond, type System } from './system.js';
+import {
+  batchSizes,
+  DrainTimer,
+  minorVersion,
+  packageVersion,
+  ratePerSecond,
+  type System,
+} from './system.js';
 
 const VERSION = packageVersion('pg-boss');
 const WORKERS = 4;
@@ -45,7 +52,7 @@ export function pgBossSystem(): System {
     drain(connectionString, total) {
       return withBoss(connectionString, async (boss) => {
         await insertNoops(boss, total);
-        const startedAt = performance.now();
+        const timer = new DrainTimer();
         for (let w = 0; w < WORKERS; w++) {
           await boss.work(
             'noop',
@@ -57,7 +64,7 @@ export function pgBossSystem(): System {
           connectionString,
           `SELECT EXISTS (SELECT 1 FROM pgboss.job WHERE name = 'noop' AND state <> 'completed') AS pending`,
         );
-        return ratePerSecond(total, startedAt);
+        return timer.finish(total);
       });
     },
     enqueue(connectionString, total) {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { serverCpuMicros } from '../server-cpu.js';
 
 /** BATCH is the number of jobs each bulk enqueue call carries, the same for every system. */
 export const BATCH = 1_000;
@@ -30,9 +31,9 @@ export interface System {
   drainTakesConcurrency: boolean;
   /**
    * drain enqueues `total` no-op jobs in bulk into the fresh database, then starts a worker working
-   * at most `concurrency` at once and returns jobs per second until the database shows all done.
+   * at most `concurrency` at once and times it (with a DrainTimer) until the database shows all done.
    */
-  drain?(connectionString: string, total: number, concurrency: number): Promise<number>;
+  drain?(connectionString: string, total: number, concurrency: number): Promise<DrainFigures>;
   /** enqueue inserts `total` jobs through the system's bulk API and returns jobs per second. */
   enqueue?(connectionString: string, total: number): Promise<number>;
   /** latency enqueues `samples` jobs one at a time into an idle worker and returns each wait in ms. */
@@ -49,6 +50,40 @@ export function batchSizes(total: number): number[] {
 /** ratePerSecond turns a count and a start time from `performance.now()` into a rate per second. */
 export function ratePerSecond(count: number, startedAt: number): number {
   return count / ((performance.now() - startedAt) / 1000);
+}
+
+/** DrainFigures is what one timed drain measured. */
+export interface DrainFigures {
+  jobsPerSecond: number;
+  /**
+   * workerCpuMicros is this process's CPU over the drain, every thread of it: the system's worker
+   * code, its driver, garbage collection, and the harness's completion poll (the same for all).
+   */
+  workerCpuMicros: number;
+  /** serverCpuMicros is the database server's CPU over the drain; null when it cannot be read. */
+  serverCpuMicros: number | null;
+}
+
+/**
+ * DrainTimer times a drain from its construction to `finish`: wall clock, this process's CPU and the
+ * server's. The server is read first and last, outside the timed span, since reading it walks /proc.
+ */
+export class DrainTimer {
+  private readonly serverAtStart = serverCpuMicros();
+  private readonly workerAtStart = process.cpuUsage();
+  private readonly startedAt = performance.now();
+
+  /** finish ends the timing of a drain of `total` jobs. */
+  finish(total: number): DrainFigures {
+    const jobsPerSecond = ratePerSecond(total, this.startedAt);
+    const worker = process.cpuUsage(this.workerAtStart);
+    const server = serverCpuMicros();
+    return {
+      jobsPerSecond,
+      workerCpuMicros: worker.user + worker.system,
+      serverCpuMicros: server === null || this.serverAtStart === null ? null : server - this.serverAtStart,
+    };
+  }
 }
 
 /**
