@@ -2,73 +2,83 @@ import type { JobState } from '../machines/job.js';
 import type { AttemptError } from './job-row.js';
 import type { ClaimedJob } from './storage.js';
 
-/** ClaimedColumns is a row of the claim functions (migrations/0001, 0004) in column order, as claimedAsJson sends it. */
+/**
+ * ClaimedColumns is what the claim functions (migrations/0007) return for the jobs taken from one
+ * state: one array per column, the jobs in claim order, and the state they were taken from. A
+ * column is null when no job was taken from that state.
+ */
 export type ClaimedColumns = [
-  id: string,
-  task: string,
-  queue: string,
-  payload: unknown,
-  priority: number,
-  runAtMs: number | null,
-  attempts: number,
-  maxAttempts: number,
-  lastError: string | null,
-  errors: AttemptError[],
-  key: string | null,
-  expiresAtMs: number | null,
-  createdAtMs: number,
-  createdBy: string | null,
+  ids: string[] | null,
+  tasks: string[],
+  queues: string[],
+  payloads: unknown[],
+  priorities: number[],
+  runAtMs: (number | null)[],
+  attempts: number[],
+  maxAttempts: number[],
+  lastErrors: (string | null)[],
+  errors: AttemptError[][],
+  keys: (string | null)[],
+  expiresAtMs: (number | null)[],
+  createdAtMs: number[],
+  createdBys: (string | null)[],
   claimedFrom: JobState,
-  claimedTo: JobState,
+  claimedTo: JobState[],
 ];
 
 /**
- * claimedAsJson wraps a claim function's call so that all its rows come back as one JSON array of
- * arrays, in claim order, with ids as text (a bigint may exceed a double). The driver then parses one
- * field with the native JSON parser instead of sixteen fields a row in JavaScript, which was a tenth
- * of the CPU a drained job cost the worker.
+ * claimStatement calls a claim function so that each state's columns come back as one JSON field,
+ * which the driver parses with the native JSON parser.
  */
-export function claimedAsJson(call: string): string {
-  return `SELECT coalesce(json_agg(json_build_array(c.id::text, c.task, c.queue, c.payload, c.priority,
-            c.run_at_ms, c.attempts, c.max_attempts, c.last_error, c.errors, c.key, c.expires_at_ms,
-            c.created_at_ms, c.created_by, c.claimed_from, c.claimed_to) ORDER BY c.ordinality), '[]') AS claimed
-      FROM ${call} WITH ORDINALITY AS c`;
+export function claimStatement(call: string): string {
+  return `SELECT c AS claimed FROM ${call} AS c`;
 }
 
 /**
- * toClaimedJobs builds the claimed jobs from the claim's rows in one step: the claim knows the
+ * toClaimedJobs builds the claimed jobs from the claim's columns in one step: the claim knows the
  * columns it set (holder, lock time), so they are filled in here rather than read back.
  */
 export function toClaimedJobs(
-  rows: readonly ClaimedColumns[],
+  groups: readonly ClaimedColumns[],
   consumerId: string,
   now: Date,
   held: JobState,
 ): ClaimedJob[] {
-  return rows.map((c) => ({
-    job: {
-      id: c[0],
-      task: c[1],
-      queue: c[2],
-      payload: c[3],
-      priority: c[4],
-      state: c[15],
-      runAt: c[5] === null ? null : new Date(c[5]),
-      attempts: c[6],
-      maxAttempts: c[7],
-      lastError: c[8],
-      errors: c[9],
-      key: c[10],
-      expiresAt: c[11] === null ? null : new Date(c[11]),
-      progress: null,
-      result: null,
-      createdAt: new Date(c[12]),
-      createdBy: c[13],
-      lockedBy: c[15] === held ? consumerId : null,
-      lockedAt: c[15] === held ? now : null,
-      finishedAt: c[15] === held ? null : now,
-      updatedAt: now,
-    },
-    from: c[14],
-  }));
+  const claimed: ClaimedJob[] = [];
+  for (const c of groups) {
+    const ids = c[0];
+    if (ids === null) continue;
+    for (let i = 0; i < ids.length; i++) {
+      const state = c[15][i] as JobState;
+      const runAtMs = c[5][i] as number | null;
+      const expiresAtMs = c[11][i] as number | null;
+      claimed.push({
+        job: {
+          id: ids[i] as string,
+          task: c[1][i] as string,
+          queue: c[2][i] as string,
+          payload: c[3][i],
+          priority: c[4][i] as number,
+          state,
+          runAt: runAtMs === null ? null : new Date(runAtMs),
+          attempts: c[6][i] as number,
+          maxAttempts: c[7][i] as number,
+          lastError: c[8][i] as string | null,
+          errors: c[9][i] as AttemptError[],
+          key: c[10][i] as string | null,
+          expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs),
+          progress: null,
+          result: null,
+          createdAt: new Date(c[12][i] as number),
+          createdBy: c[13][i] as string | null,
+          lockedBy: state === held ? consumerId : null,
+          lockedAt: state === held ? now : null,
+          finishedAt: state === held ? null : now,
+          updatedAt: now,
+        },
+        from: c[14],
+      });
+    }
+  }
+  return claimed;
 }

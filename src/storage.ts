@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { JobState } from '../machines/job.js';
-import { type ClaimedColumns, claimedAsJson, toClaimedJobs } from './claim-statements.js';
+import { type ClaimedColumns, claimStatement, toClaimedJobs } from './claim-statements.js';
 import { type Job, type JobRow, toJob } from './job-row.js';
 import { type Outcome, writeOutcomes } from './outcome-statements.js';
 import { finishedChannel, NOTIFY_PAYLOAD_MAX, notifyChannel, quoteIdent } from './schema-name.js';
@@ -108,11 +108,15 @@ export class Storage {
     this.consumers = `${this.schema}.consumers`;
     this.finishedChannel = finishedChannel(schema);
     this.jobsChannel = notifyChannel(schema);
-    // The claim is a function in the schema (migrations/0001, 0004) so that it can run with sorting
+    // The claim is a function in the schema (migrations/0001, 0007) so that it can run with sorting
     // switched off: the plan must walk the claim index in order whatever the table's statistics say.
-    this.claimSql = claimedAsJson(`${this.schema}.claim_jobs($1, $2::text[], $3, $4, $5::text[])`);
-    this.claimQueueSql = claimedAsJson(`${this.schema}.claim_queue_jobs($1, $2::text[], $3, $4, $5::text)`);
-    this.claimSerialSql = claimedAsJson(`${this.schema}.claim_serial_job($1, $2::text[], $3, $4::text)`);
+    this.claimSql = claimStatement(`${this.schema}.claim_jobs_json($1, $2::text[], $3, $4, $5::text[])`);
+    this.claimQueueSql = claimStatement(
+      `${this.schema}.claim_queue_jobs_json($1, $2::text[], $3, $4, $5::text)`,
+    );
+    this.claimSerialSql = claimStatement(
+      `${this.schema}.claim_serial_job_json($1, $2::text[], $3, $4::text)`,
+    );
   }
 
   private readonly claimSql: string;
@@ -253,7 +257,7 @@ export class Storage {
    */
   async jobsClaim(request: ClaimRequest): Promise<ClaimedJob[]> {
     if (request.limit <= 0 || request.tasks.length === 0) return [];
-    const result = await this.db.query<{ claimed: ClaimedColumns[] }>({
+    const result = await this.db.query<{ claimed: ClaimedColumns }>({
       text: request.serial
         ? this.claimSerialSql
         : request.queue === undefined
@@ -269,7 +273,12 @@ export class Storage {
             request.queue ?? request.skipQueues ?? [],
           ],
     });
-    return toClaimedJobs(result.rows[0]?.claimed ?? [], request.consumerId, request.now, this.claim.to);
+    return toClaimedJobs(
+      result.rows.map((row) => row.claimed),
+      request.consumerId,
+      request.now,
+      this.claim.to,
+    );
   }
 
   /**

@@ -177,14 +177,20 @@ describe('the claim in the migrations', () => {
       'claim_jobs',
       'claim_queue_jobs',
       'claim_serial_job',
+      'claim_jobs_json',
+      'claim_queue_jobs_json',
+      'claim_serial_job_json',
     ]) {
       assert.deepEqual(statesIn(definitionOf(name)), sourcesOf('CLAIM'), name);
     }
     // A claimed job that has expired takes EXPIRE instead, from the same states.
     assert.deepEqual(sourcesOf('EXPIRE'), sourcesOf('CLAIM'));
-    assert.match(
-      definitionOf('take_jobs'),
-      new RegExp(`THEN '${targetOf('EXPIRE')}' ELSE '${targetOf('CLAIM')}' END`),
-    );
+    for (const name of ['take_jobs', 'take_jobs_json']) {
+      assert.match(
+        definitionOf(name),
+        new RegExp(`THEN '${targetOf('EXPIRE')}' ELSE '${targetOf('CLAIM')}' END`),
+        name,
+      );
+    }
   });
 });
