@@ -221,7 +221,7 @@ function drainWorkload(context: Context, systems: System[]): Workload {
     entries: drainers.map(entryOf),
     ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
     notes: [
-      'pg-boss and raw SQL have no per-job concurrency setting: they are drained once per round and that figure stands in every column.',
+      'pg-boss and the raw-SQL loops have no per-job concurrency setting: they are drained once per round and that figure stands in every column.',
       "CPU per job over the timed drain: the worker's is this process's (every thread, the completion poll included), the server's is the PostgreSQL server's processes' from /proc (n/a when the server is not on this machine). On a machine with few cores the two share them, so their sum bounds the drain rate.",
     ],
     async runRound(round) {

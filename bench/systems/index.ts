@@ -6,7 +6,7 @@ import { bullmqSystem } from './bullmq.js';
 import { graphileSystem } from './graphile.js';
 import { jobchartSystem } from './jobchart.js';
 import { pgBossSystem } from './pg-boss.js';
-import { rawSqlSystem } from './raw-sql.js';
+import { rawSqlOnJobsTableSystem, rawSqlSystem } from './raw-sql.js';
 import type { System } from './system.js';
 
 /** allSystems returns a fresh instance of every benchmarked system, jobchart first. */
@@ -18,5 +18,6 @@ export function allSystems(): System[] {
     pgBossSystem(),
     bullmqSystem(),
     rawSqlSystem(),
+    rawSqlOnJobsTableSystem(),
   ];
 }

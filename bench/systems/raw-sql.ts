@@ -3,10 +3,15 @@
  * each claim 500 ready rows with FOR UPDATE SKIP LOCKED and mark them done, as fast as the database
  * allows; enqueueing is one INSERT per batch from an array parameter. No concurrency setting, and no
  * worker to measure start latency on.
+ *
+ * The same two loops also drain jobchart's own jobs table, writing the columns jobchart's claim and
+ * outcome write: the gap between the two loops is what the table costs (its width, its indexes,
+ * the history it keeps), and the gap between that loop and jobchart is what the runtime costs.
  */
 import type pg from 'pg';
 import { quietPool } from '../database.js';
-import { batchSizes, DrainTimer, ratePerSecond, type System } from './system.js';
+import { enqueueNoops } from './jobchart.js';
+import { batchSizes, type DrainFigures, DrainTimer, ratePerSecond, type System } from './system.js';
 
 const CLAIM = 500;
 const LOOPS = 2;
@@ -29,19 +34,60 @@ async function insertNoops(pool: pg.Pool, total: number): Promise<number> {
   return ratePerSecond(total, startedAt);
 }
 
+/** LoopStatements are a loop's claim (returning the claimed ids) and its finish (taking them as $1). */
+interface LoopStatements {
+  claim: string;
+  finish: string;
+}
+
+const MINIMAL_TABLE: LoopStatements = {
+  claim: `UPDATE raw_jobs SET state = 'running' WHERE id IN
+            (SELECT id FROM raw_jobs WHERE state = 'ready' ORDER BY id LIMIT ${CLAIM} FOR UPDATE SKIP LOCKED)
+          RETURNING id`,
+  finish: `UPDATE raw_jobs SET state = 'done' WHERE id = ANY($1::bigint[])`,
+};
+
+// JOBS_TABLE claims as jobchart's claim does (its claimable states, its order, an attempt spent,
+// the holder and the times set) and finishes as its outcome write does (succeeded, holder cleared).
+const JOBS_TABLE: LoopStatements = {
+  claim: `UPDATE jobchart.jobs SET state = 'running', attempts = attempts + 1, locked_by = 'raw-sql',
+                 locked_at = now(), updated_at = now()
+           WHERE id IN (SELECT id FROM jobchart.jobs
+                         WHERE state IN ('not_started', 'retry', 'interrupted') AND run_at IS NOT NULL
+                           AND run_at <= now()
+                         ORDER BY priority DESC, run_at, id LIMIT ${CLAIM} FOR UPDATE SKIP LOCKED)
+          RETURNING id`,
+  finish: `UPDATE jobchart.jobs SET state = 'succeeded', finished_at = now(), locked_by = NULL, locked_at = NULL,
+                  updated_at = now()
+            WHERE id = ANY($1::bigint[])`,
+};
+
 /** claimLoop claims and finishes batches until none is left. */
-async function claimLoop(pool: pg.Pool): Promise<void> {
+async function claimLoop(pool: pg.Pool, statements: LoopStatements): Promise<void> {
   for (;;) {
-    const claimed = await pool.query<{ id: string }>(
-      `UPDATE raw_jobs SET state = 'running' WHERE id IN
-         (SELECT id FROM raw_jobs WHERE state = 'ready' ORDER BY id LIMIT ${CLAIM} FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
-    );
+    const claimed = await pool.query<{ id: string }>(statements.claim);
     if (claimed.rowCount === 0) return;
-    await pool.query(`UPDATE raw_jobs SET state = 'done' WHERE id = ANY($1::bigint[])`, [
-      claimed.rows.map((row) => row.id),
-    ]);
+    await pool.query(statements.finish, [claimed.rows.map((row) => row.id)]);
   }
+}
+
+/**
+ * drainLoops analyzes `table` and times LOOPS loops draining it. A ceiling must not depend on luck:
+ * without statistics the claim's planner reads and sorts every ready row on each claim (about 52 µs
+ * of server time per job where it otherwise takes 31), and whether autovacuum has analyzed a fresh
+ * table when the drain starts is a matter of timing. Analyzed, the loops run at their best in every
+ * round.
+ */
+async function drainLoops(
+  pool: pg.Pool,
+  table: string,
+  statements: LoopStatements,
+  total: number,
+): Promise<DrainFigures> {
+  await pool.query(`ANALYZE ${table}`);
+  const timer = new DrainTimer();
+  await Promise.all(Array.from({ length: LOOPS }, () => claimLoop(pool, statements)));
+  return timer.finish(total);
 }
 
 /** rawSqlSystem is the hand-written SQL ceiling. */
@@ -59,14 +105,7 @@ export function rawSqlSystem(): System {
           `INSERT INTO raw_jobs (task, payload) SELECT 'noop', '{}'::jsonb FROM generate_series(1, $1)`,
           [total],
         );
-        // A ceiling must not depend on luck: without statistics the claim's planner reads and sorts
-        // every ready row on each claim (about 52 µs of server time per job where it otherwise takes
-        // 31), and whether autovacuum has analyzed a fresh table when the drain starts is a matter of
-        // timing. Analyzed, the loop runs at its best in every round.
-        await pool.query('ANALYZE raw_jobs');
-        const timer = new DrainTimer();
-        await Promise.all(Array.from({ length: LOOPS }, () => claimLoop(pool)));
-        return timer.finish(total);
+        return await drainLoops(pool, 'raw_jobs', MINIMAL_TABLE, total);
       } finally {
         await pool.end();
       }
@@ -76,6 +115,28 @@ export function rawSqlSystem(): System {
       try {
         await createTable(pool);
         return await insertNoops(pool, total);
+      } finally {
+        await pool.end();
+      }
+    },
+  };
+}
+
+/**
+ * rawSqlOnJobsTableSystem is the same loops on jobchart's jobs table, filled by jobchart's bulk
+ * enqueue: a drain-only reference for what the table itself costs.
+ */
+export function rawSqlOnJobsTableSystem(): System {
+  return {
+    id: 'raw-sql-jobs-table',
+    label: `raw SQL on jobchart's table (claim ${CLAIM}, ${LOOPS} loops)`,
+    config: `${LOOPS} loops on jobchart.jobs (migrated and filled by jobchart), each UPDATE ... claiming ${CLAIM} rows FOR UPDATE SKIP LOCKED as jobchart's claim does (state, attempts, holder, times) then marking them succeeded as its outcome write does`,
+    drainTakesConcurrency: false,
+    async drain(connectionString, total) {
+      await enqueueNoops(connectionString, total);
+      const pool = quietPool(connectionString, LOOPS);
+      try {
+        return await drainLoops(pool, 'jobchart.jobs', JOBS_TABLE, total);
       } finally {
         await pool.end();
       }
