@@ -67,4 +67,42 @@ describe('outcome writes', () => {
       assert.deepEqual([...(await storage.jobsApplyOutcomes([succeed(b, 1)], 'someone else', now))], [b]);
     });
   });
+
+  it('write close ids through their span and scattered ids one by one, refusing the same', async () => {
+    const schema = freshSchema('spans');
+    const producer = testRuntime({ schema });
+    await producer.start();
+    await producer.enqueueMany(Array.from({ length: 40 }, () => ({ task: 'work', payload: {} })));
+    await producer.stop();
+    await withPool(async (pool) => {
+      const storage = new Storage(pool, schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
+      const now = new Date();
+      const ids = (
+        await storage.jobsClaim({ consumerId: 'me', now, limit: 40, tasks: ['work'], skipQueues: [] })
+      ).map(({ job }) => job.id);
+      // Another consumer took over the fifth and the last job: their outcomes must be refused.
+      const taken = [ids[4], ids[39]] as string[];
+      await pool.query(`UPDATE "${schema}".jobs SET locked_by = 'other' WHERE id = ANY ($1::bigint[])`, [
+        taken,
+      ]);
+      const close = ids.slice(0, 8); // eight neighbours: written through their span
+      const scattered = [ids[10], ids[39]] as string[]; // far apart for two ids: one by one
+      for (const group of [close, scattered]) {
+        const refused = await storage.jobsApplyOutcomes(
+          group.map((id) => succeed(id, 1)),
+          'me',
+          now,
+        );
+        assert.deepEqual([...refused].sort(), group.filter((id) => taken.includes(id)).sort());
+      }
+      const rows = await pool.query<{ id: string; state: string }>(
+        `SELECT id, state FROM "${schema}".jobs WHERE state = 'succeeded' ORDER BY id`,
+      );
+      const expected = [...close, ...scattered].filter((id) => !taken.includes(id));
+      assert.deepEqual(
+        rows.rows.map((row) => row.id),
+        expected.sort((a, b) => Number(a) - Number(b)),
+      );
+    });
+  });
 });
