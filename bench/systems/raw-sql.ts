@@ -129,7 +129,7 @@ export function rawSqlSystem(): System {
 export function rawSqlOnJobsTableSystem(): System {
   return {
     id: 'raw-sql-jobs-table',
-    label: `raw SQL on jobchart's table (claim ${CLAIM}, ${LOOPS} loops)`,
+    label: "raw SQL on jobchart's table",
     config: `${LOOPS} loops on jobchart.jobs (migrated and filled by jobchart), each UPDATE ... claiming ${CLAIM} rows FOR UPDATE SKIP LOCKED as jobchart's claim does (state, attempts, holder, times) then marking them succeeded as its outcome write does`,
     drainTakesConcurrency: false,
     async drain(connectionString, total) {
