@@ -217,12 +217,20 @@ function drainWorkload(context: Context, systems: System[]): Workload {
         better: 'lower',
         detail: true,
       },
+      {
+        key: 'walBytes',
+        label: `WAL bytes/job at ${cpuLevel}`,
+        unit: 'bytes',
+        better: 'lower',
+        detail: true,
+      },
     ],
     entries: drainers.map(entryOf),
     ratio: { label: 'jobchart ÷ system', reference: 'jobchart', referenceOnTop: true },
     notes: [
       'pg-boss and the raw-SQL loops have no per-job concurrency setting: they are drained once per round and that figure stands in every column.',
       "CPU per job over the timed drain: the worker's is this process's (every thread, the completion poll included), the server's is the PostgreSQL server's processes' from /proc (n/a when the server is not on this machine). On a machine with few cores the two share them, so their sum bounds the drain rate.",
+      'WAL bytes per job: what the server wrote to its write-ahead log over the timed drain, divided by the jobs (row versions and index entries of the claim and the finish, and anything else the server wrote meanwhile).',
     ],
     async runRound(round) {
       const runs = new Map(drainers.map((system) => [system.id, newRun(round, system.id)]));
@@ -246,6 +254,7 @@ function drainWorkload(context: Context, systems: System[]): Workload {
               if (concurrency !== cpuLevel) return values;
               values.workerCpu = figures.workerCpuMicros / drainJobs;
               if (figures.serverCpuMicros !== null) values.serverCpu = figures.serverCpuMicros / drainJobs;
+              if (figures.walBytes !== null) values.walBytes = figures.walBytes / drainJobs;
               return values;
             },
             (values) => formatValue(values[key(concurrency)], 'jobs/s'),

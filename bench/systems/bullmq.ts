@@ -66,14 +66,14 @@ export function bullmqSystem(): System {
     drainTakesConcurrency: true,
     async drain(connectionString, total, concurrency) {
       await addNoops(connectionString, total);
-      const timer = new DrainTimer();
+      const timer = await DrainTimer.start(connectionString);
       const worker = startWorker(connectionString, concurrency, () => undefined);
       try {
         await untilDone(
           connectionString,
           `SELECT EXISTS (SELECT 1 FROM bullmq.job WHERE state <> 'completed') AS pending`,
         );
-        return timer.finish(total);
+        return await timer.finish(total);
       } finally {
         await worker.close();
       }

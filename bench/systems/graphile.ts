@@ -68,11 +68,11 @@ export function graphileSystem(batched: boolean): System {
       const pgPool = poolFor(connectionString, concurrency);
       try {
         await addNoops(pgPool, total);
-        const timer = new DrainTimer();
+        const timer = await DrainTimer.start(connectionString);
         const runner = await startWorker(pgPool, concurrency, () => undefined);
         try {
           await untilDone(connectionString, 'SELECT EXISTS (SELECT 1 FROM graphile_worker.jobs) AS pending');
-          return timer.finish(total);
+          return await timer.finish(total);
         } finally {
           await runner.stop();
         }

@@ -67,11 +67,11 @@ export async function drainBacklog(
     maxRunningJobs,
     tasks: { noop: () => undefined },
   });
-  const timer = new DrainTimer();
+  const timer = await DrainTimer.start(connectionString);
   await worker.start();
   try {
     await untilDone(connectionString, UNFINISHED_SQL);
-    return timer.finish(total);
+    return await timer.finish(total);
   } finally {
     await worker.stop();
   }

@@ -52,7 +52,7 @@ export function pgBossSystem(): System {
     drain(connectionString, total) {
       return withBoss(connectionString, async (boss) => {
         await insertNoops(boss, total);
-        const timer = new DrainTimer();
+        const timer = await DrainTimer.start(connectionString);
         for (let w = 0; w < WORKERS; w++) {
           await boss.work(
             'noop',
@@ -64,7 +64,7 @@ export function pgBossSystem(): System {
           connectionString,
           `SELECT EXISTS (SELECT 1 FROM pgboss.job WHERE name = 'noop' AND state <> 'completed') AS pending`,
         );
-        return timer.finish(total);
+        return await timer.finish(total);
       });
     },
     enqueue(connectionString, total) {

@@ -79,15 +79,16 @@ async function claimLoop(pool: pg.Pool, statements: LoopStatements): Promise<voi
  * round.
  */
 async function drainLoops(
+  connectionString: string,
   pool: pg.Pool,
   table: string,
   statements: LoopStatements,
   total: number,
 ): Promise<DrainFigures> {
   await pool.query(`ANALYZE ${table}`);
-  const timer = new DrainTimer();
+  const timer = await DrainTimer.start(connectionString);
   await Promise.all(Array.from({ length: LOOPS }, () => claimLoop(pool, statements)));
-  return timer.finish(total);
+  return await timer.finish(total);
 }
 
 /** rawSqlSystem is the hand-written SQL ceiling. */
@@ -105,7 +106,7 @@ export function rawSqlSystem(): System {
           `INSERT INTO raw_jobs (task, payload) SELECT 'noop', '{}'::jsonb FROM generate_series(1, $1)`,
           [total],
         );
-        return await drainLoops(pool, 'raw_jobs', MINIMAL_TABLE, total);
+        return await drainLoops(connectionString, pool, 'raw_jobs', MINIMAL_TABLE, total);
       } finally {
         await pool.end();
       }
@@ -136,7 +137,7 @@ export function rawSqlOnJobsTableSystem(): System {
       await enqueueNoops(connectionString, total);
       const pool = quietPool(connectionString, LOOPS);
       try {
-        return await drainLoops(pool, 'jobchart.jobs', JOBS_TABLE, total);
+        return await drainLoops(connectionString, pool, 'jobchart.jobs', JOBS_TABLE, total);
       } finally {
         await pool.end();
       }

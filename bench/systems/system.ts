@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { serverCpuMicros } from '../server-cpu.js';
+import { walPosition } from '../server-wal.js';
 
 /** BATCH is the number of jobs each bulk enqueue call carries, the same for every system. */
 export const BATCH = 1_000;
@@ -62,26 +63,41 @@ export interface DrainFigures {
   workerCpuMicros: number;
   /** serverCpuMicros is the database server's CPU over the drain; null when it cannot be read. */
   serverCpuMicros: number | null;
+  /** walBytes is the WAL the server wrote over the drain; null when it cannot be read. */
+  walBytes: number | null;
 }
 
 /**
- * DrainTimer times a drain from its construction to `finish`: wall clock, this process's CPU and the
- * server's. The server is read first and last, outside the timed span, since reading it walks /proc.
+ * DrainTimer times a drain from `start` to `finish`: wall clock, this process's CPU, the server's CPU
+ * and the WAL it wrote. The server is read first and last, outside the timed span, since reading it
+ * walks /proc and asks the server.
  */
 export class DrainTimer {
   private readonly serverAtStart = serverCpuMicros();
   private readonly workerAtStart = process.cpuUsage();
   private readonly startedAt = performance.now();
 
+  private constructor(
+    private readonly databaseUrl: string,
+    private readonly walAtStart: bigint | null,
+  ) {}
+
+  /** start begins timing a drain on the server behind `databaseUrl`. */
+  static async start(databaseUrl: string): Promise<DrainTimer> {
+    return new DrainTimer(databaseUrl, await walPosition(databaseUrl));
+  }
+
   /** finish ends the timing of a drain of `total` jobs. */
-  finish(total: number): DrainFigures {
+  async finish(total: number): Promise<DrainFigures> {
     const jobsPerSecond = ratePerSecond(total, this.startedAt);
     const worker = process.cpuUsage(this.workerAtStart);
     const server = serverCpuMicros();
+    const wal = await walPosition(this.databaseUrl);
     return {
       jobsPerSecond,
       workerCpuMicros: worker.user + worker.system,
       serverCpuMicros: server === null || this.serverAtStart === null ? null : server - this.serverAtStart,
+      walBytes: wal === null || this.walAtStart === null ? null : Number(wal - this.walAtStart),
     };
   }
 }
