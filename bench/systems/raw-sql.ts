@@ -14,7 +14,8 @@ import { enqueueNoops } from './jobchart.js';
 import { batchSizes, type DrainFigures, DrainTimer, ratePerSecond, type System } from './system.js';
 
 const CLAIM = 500;
-const LOOPS = 2;
+/** LOOPS is how many loops drain in parallel, each on a connection of its own. */
+export const LOOPS = 2;
 
 /** createTable makes the minimal jobs table and its claim index. */
 async function createTable(pool: pg.Pool): Promise<void> {
@@ -91,6 +92,33 @@ async function drainLoops(
   return await timer.finish(total);
 }
 
+/** fillMinimalTable creates the minimal table and inserts `total` ready rows into it. */
+export async function fillMinimalTable(pool: pg.Pool, total: number): Promise<void> {
+  await createTable(pool);
+  await pool.query(
+    `INSERT INTO raw_jobs (task, payload) SELECT 'noop', '{}'::jsonb FROM generate_series(1, $1)`,
+    [total],
+  );
+}
+
+/** drainMinimalTable times the loops draining the minimal table on `pool`. */
+export function drainMinimalTable(
+  connectionString: string,
+  pool: pg.Pool,
+  total: number,
+): Promise<DrainFigures> {
+  return drainLoops(connectionString, pool, 'raw_jobs', MINIMAL_TABLE, total);
+}
+
+/** drainJobsTable times the loops draining jobchart's jobs table (filled by enqueueNoops) on `pool`. */
+export function drainJobsTable(
+  connectionString: string,
+  pool: pg.Pool,
+  total: number,
+): Promise<DrainFigures> {
+  return drainLoops(connectionString, pool, 'jobchart.jobs', JOBS_TABLE, total);
+}
+
 /** rawSqlSystem is the hand-written SQL ceiling. */
 export function rawSqlSystem(): System {
   return {
@@ -101,12 +129,8 @@ export function rawSqlSystem(): System {
     async drain(connectionString, total) {
       const pool = quietPool(connectionString, LOOPS);
       try {
-        await createTable(pool);
-        await pool.query(
-          `INSERT INTO raw_jobs (task, payload) SELECT 'noop', '{}'::jsonb FROM generate_series(1, $1)`,
-          [total],
-        );
-        return await drainLoops(connectionString, pool, 'raw_jobs', MINIMAL_TABLE, total);
+        await fillMinimalTable(pool, total);
+        return await drainMinimalTable(connectionString, pool, total);
       } finally {
         await pool.end();
       }
@@ -137,7 +161,7 @@ export function rawSqlOnJobsTableSystem(): System {
       await enqueueNoops(connectionString, total);
       const pool = quietPool(connectionString, LOOPS);
       try {
-        return await drainLoops(connectionString, pool, 'jobchart.jobs', JOBS_TABLE, total);
+        return await drainJobsTable(connectionString, pool, total);
       } finally {
         await pool.end();
       }
