@@ -8,7 +8,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { countEvents, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countEvents, freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
 
 describe('token-bucket rate limits', () => {
   it('a bucket of 5 tokens refilling 1/s, 100 jobs, two runtimes: starts never exceed the allowance', async () => {
@@ -130,6 +130,18 @@ describe('token-bucket rate limits', () => {
   });
 });
 
+/** PlanNode is the part of an EXPLAIN (FORMAT JSON) node the plan test reads. */
+interface PlanNode {
+  'Node Type': string;
+  'Actual Rows'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+function planNodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(planNodes)];
+}
+
 // runSerially enqueues `count` jobs into the serial queue `queue` and has three runtimes work them;
 // it checks that no two ran at once and that they ran in order of run_at, then id.
 async function runSerially(queue: string, count: number): Promise<void> {
@@ -178,6 +190,92 @@ describe('serial queues', () => {
     runSerially('ledger', 200));
 
   it('the default queue can be serial too', () => runSerially('default', 60));
+
+  it('takes the highest priority first, then the earliest runAt, then the lowest id', async () => {
+    const schema = freshSchema('serialorder');
+    const clock = new SimulatedClock(new Date('2026-05-01T00:00:00Z'));
+    const order: string[] = [];
+    const runtime = testRuntime({
+      schema,
+      clock,
+      queues: { ledger: { serial: true } },
+      tasks: { post: (_p, ctx) => void order.push(ctx.job.id) },
+    });
+    const producer = testRuntime({ schema, clock });
+    const ago = (seconds: number) => new Date(clock.now().getTime() - seconds * 1_000);
+    // [priority, seconds before now]: ties on priority and runAt fall back to insertion order (id).
+    const plan: [number, number][] = [
+      [0, 1],
+      [5, 1],
+      [0, 3],
+      [5, 2],
+      [-2, 9],
+      [5, 2],
+      [0, 3],
+    ];
+    // Every job is in the table before the worker starts, so each claim chooses among all of them.
+    await producer.start();
+    const jobs = await producer.enqueueMany(
+      plan.map(([priority, seconds]) => ({ task: 'post', queue: 'ledger', priority, runAt: ago(seconds) })),
+    );
+    await producer.stop();
+    const expected = jobs
+      .map((job, i) => ({ id: job.id, priority: plan[i]?.[0] ?? 0, runAt: job.runAt?.getTime() ?? 0, i }))
+      .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.i - b.i)
+      .map((job) => job.id);
+    const done = countEvents(runtime.events, 'job:succeeded', jobs.length);
+    await runtime.start();
+    try {
+      await done;
+    } finally {
+      await runtime.stop();
+    }
+    assert.deepEqual(order, expected);
+  });
+
+  it("claims a serial queue's next job by reading one index entry, not the whole backlog", async () => {
+    const schema = freshSchema('serialplan');
+    const runtime = testRuntime({ schema });
+    await runtime.start();
+    const backlog = 2_000;
+    try {
+      // Other tasks' jobs first: they sort before the wanted one but the claim must step over them.
+      await runtime.enqueueMany(
+        Array.from({ length: 3 }, () => ({ task: 'other', queue: 'ledger', priority: 9 })),
+      );
+      await runtime.enqueueMany(Array.from({ length: backlog }, () => ({ task: 'post', queue: 'ledger' })));
+    } finally {
+      await runtime.stop();
+    }
+    await withPool(async (pool) => {
+      const client = await pool.connect();
+      const plans: unknown[] = [];
+      client.on('notice', (notice) => {
+        const json = /plan:\s*([\s\S]*)$/.exec(notice.message ?? '')?.[1];
+        if (json) plans.push(JSON.parse(json));
+      });
+      try {
+        await client.query(`LOAD 'auto_explain'`);
+        await client.query(`SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+                            SET auto_explain.log_nested_statements = on; SET auto_explain.log_format = json;
+                            SET auto_explain.log_level = notice`);
+        const claimed = await client.query(
+          `SELECT c FROM "${schema}".claim_serial_job_json(now(), ARRAY['post'], 'probe', 'ledger') AS c`,
+        );
+        assert.equal(claimed.rowCount, 1, 'one group of claimed jobs');
+      } finally {
+        client.release();
+      }
+      const picks = plans.filter((plan) => JSON.stringify(plan).includes('array_agg(c.id)'));
+      assert.equal(picks.length, 1, 'the pick of the next job was explained');
+      const nodes = planNodes((picks[0] as { Plan: PlanNode }).Plan);
+      assert.ok(!nodes.some((node) => node['Node Type'] === 'Sort'), 'no sort of the backlog');
+      const scanned = nodes
+        .filter((node) => /Scan/.test(node['Node Type']))
+        .reduce((sum, node) => sum + (node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0), 0);
+      assert.ok(scanned <= 5, `read ${scanned} rows of a ${backlog}-job backlog`);
+    });
+  });
 
   it('rejects a serial queue with a concurrency', () => {
     assert.throws(
