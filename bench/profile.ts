@@ -13,17 +13,16 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { createRuntime } from '../src/index.js';
 import { type CpuProfile, CpuProfiler } from './cpu-profile.js';
-import { dropAllCreated, untilDone, withFreshDatabase } from './database.js';
+import { dropAllCreated, withFreshDatabase } from './database.js';
 import { formatCount } from './format.js';
 import { machineInfo } from './machine.js';
 import { PlanCollector, renderPlan, type StatementProfile } from './plan-profile.js';
 import { machineLine, RESULTS_DIR } from './report.js';
 import { locateServer } from './server-cpu.js';
-import { drainBacklog, enqueueNoops, quietLogger, UNFINISHED_SQL } from './systems/jobchart.js';
+import { drainBacklog, enqueueNoops } from './systems/jobchart.js';
 import { drainJobsTable, drainMinimalTable, fillMinimalTable, LOOPS } from './systems/raw-sql.js';
-import { type DrainFigures, DrainTimer } from './systems/system.js';
+import type { DrainFigures } from './systems/system.js';
 
 const USAGE = 'Usage: node dist/bench/profile.js [--jobs=N]';
 
@@ -33,7 +32,7 @@ const DEFAULT_JOBS = 20_000;
 /** MAX_RUNNING_JOBS is the concurrency the drain targets name. */
 const MAX_RUNNING_JOBS = 10;
 
-/** RUNTIME_CONNECTIONS is the pool size jobchart's runtime makes for itself. */
+/** RUNTIME_CONNECTIONS is the size of the pool jobchart's runtime would make for itself. */
 const RUNTIME_CONNECTIONS = 8;
 
 /** PLANS_SHOWN is how many of a drain's costliest statements get their typical plan printed. */
@@ -82,25 +81,6 @@ async function explainDrain(
       await pool.end();
     }
   });
-}
-
-/** drainJobchart times jobchart's runtime draining the backlog on `pool`. */
-async function drainJobchart(url: string, pool: pg.Pool, jobs: number): Promise<DrainFigures> {
-  const worker = createRuntime({
-    connectionString: url,
-    pool,
-    logger: quietLogger(),
-    maxRunningJobs: MAX_RUNNING_JOBS,
-    tasks: { noop: () => undefined },
-  });
-  const timer = await DrainTimer.start(url);
-  await worker.start();
-  try {
-    await untilDone(url, UNFINISHED_SQL);
-    return await timer.finish(jobs);
-  } finally {
-    await worker.stop();
-  }
 }
 
 /** profileWorker drains once to warm the code up, then profiles a second drain of jobchart. */
@@ -207,7 +187,7 @@ async function main(): Promise<void> {
         `jobchart (maxRunningJobs ${MAX_RUNNING_JOBS})`,
         RUNTIME_CONNECTIONS,
         (url) => enqueueNoops(url, jobs).then(() => undefined),
-        (url, pool) => drainJobchart(url, pool, jobs),
+        (url, pool) => drainBacklog(url, jobs, MAX_RUNNING_JOBS, pool),
       ),
     ];
     const worker = await profileWorker(baseUrl, jobs);

@@ -3,6 +3,7 @@
  * the runtime defaults to), only `maxRunningJobs` set to the workload's concurrency. The producer
  * helpers here are shared with the jobchart-only workloads (history, memory).
  */
+import type pg from 'pg';
 import { pino } from 'pino';
 import { createRuntime } from '../../src/index.js';
 import { untilDone } from '../database.js';
@@ -55,14 +56,19 @@ export async function enqueueNoops(
   }
 }
 
-/** drainBacklog starts a worker with defaults and `maxRunningJobs`, and times it until all is done. */
+/**
+ * drainBacklog starts a worker with defaults and `maxRunningJobs`, and times it until all is done.
+ * With `pool`, the worker runs its statements on that pool instead of one of its own.
+ */
 export async function drainBacklog(
   connectionString: string,
   total: number,
   maxRunningJobs: number,
+  pool?: pg.Pool,
 ): Promise<DrainFigures> {
   const worker = createRuntime({
     connectionString,
+    ...(pool ? { pool } : {}),
     logger: quietLogger(),
     maxRunningJobs,
     tasks: { noop: () => undefined },
