@@ -82,7 +82,7 @@ function ranked(times: Map<string, number>): SelfTime[] {
  * node_modules (the pg family and p-queue's event emitter grouped with their users), jobchart's
  * runtime, the benchmark harness, Node's own JavaScript, or V8's pseudo-frames.
  */
-export function packageOf(url: string, functionName: string): string {
+function packageOf(url: string, functionName: string): string {
   if (!url) {
     if (functionName === '(garbage collector)') return 'garbage collector';
     if (functionName === '(program)') return 'V8 and native code';
