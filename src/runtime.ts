@@ -132,8 +132,12 @@ export class Runtime {
       queueLimits: o.queueLimits,
       serialQueues: o.serialQueues,
       takeToken: (task, job) => this.takeToken(task, job),
-      onSerialDone: () =>
-        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'complete')),
+      // This runtime claims the queue's next job at once; the notification is for the others, and
+      // waiting for it here too would add its delivery to every serial job's turn.
+      onSerialDone: () => {
+        this.dispatcher.wake();
+        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'complete'));
+      },
       expiredState: targetOf('EXPIRE'),
       onExpired: (ids) =>
         void this.storage.notifyFinished(ids).catch((error) => this.reportError(error, 'complete')),

@@ -233,6 +233,30 @@ describe('serial queues', () => {
     assert.deepEqual(order, expected);
   });
 
+  it("claims a serial queue's next job as soon as its job ends, without waiting for a notification", async () => {
+    // No listener and a clock that never moves: nothing but the end of a serial job can wake it.
+    const schema = freshSchema('serialnext');
+    const clock = new SimulatedClock(new Date('2026-05-01T00:00:00Z'));
+    const producer = testRuntime({ schema, clock });
+    await producer.start();
+    await producer.enqueueMany(Array.from({ length: 5 }, () => ({ task: 'post', queue: 'ledger' })));
+    await producer.stop();
+    const runtime = testRuntime({
+      schema,
+      clock,
+      listen: false,
+      queues: { ledger: { serial: true } },
+      tasks: { post: () => undefined },
+    });
+    const done = countEvents(runtime.events, 'job:succeeded', 5, undefined, 10_000);
+    await runtime.start();
+    try {
+      await done;
+    } finally {
+      await runtime.stop();
+    }
+  });
+
   it("claims a serial queue's next job by reading one index entry, not the whole backlog", async () => {
     const schema = freshSchema('serialplan');
     const runtime = testRuntime({ schema });
