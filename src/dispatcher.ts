@@ -15,6 +15,7 @@ import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import type { ClaimedJob, Storage } from './storage.js';
 import type { TaskDefinition } from './tasks.js';
+import { targetOf } from './transitions.js';
 
 /** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
 export interface DispatcherDeps {
@@ -52,6 +53,10 @@ export interface DispatcherDeps {
   onClaimed(count: number, at: Date): void;
   /** onClaimError is told about a claim that failed; the next wake-up tries again. */
   onClaimError(error: unknown): void;
+  /** onReleased is told of jobs a reconciliation gave back, so that other runtimes hear of them. */
+  onReleased(jobs: readonly Job[]): void;
+  /** maxInterruptions is shown in the job actors' context (see the machine's INTERRUPT). */
+  maxInterruptions: number;
 }
 
 /** RunningJob is a job this runtime is executing: its actor and the means to abort it. */
@@ -115,23 +120,20 @@ export class Dispatcher {
   /** turnStarts counts the jobs started in this turn of the event loop (see TURN_STARTS). */
   private turnStarts = 0;
   private turnFull = false;
+  /** reconcileDue asks the next claim round to first give back what this runtime holds unknowingly. */
+  private reconcileDue = false;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
     this.taskNames = [...deps.tasks.keys()];
     this.limitedQueues = [...deps.queueLimits.keys()];
-    this.actors = new JobActors(deps.inspect);
+    this.actors = new JobActors(deps.maxInterruptions, deps.inspect);
     this.prefetch = new PrefetchSizer(deps.prefetch);
   }
 
   /** runningCount is how many handlers hold a slot right now. */
   get runningCount(): number {
     return this.slotsHeld;
-  }
-
-  /** runningJobs lists the jobs whose outcome this runtime has not yet decided. */
-  get runningJobs(): RunningJob[] {
-    return [...this.running.values()];
   }
 
   /** wake asks for a claim; wake-ups that arrive during a claim fold into one more round. */
@@ -146,6 +148,17 @@ export class Dispatcher {
       this.claimInFlight = null;
       if (this.wakeAgain) this.wake();
     });
+  }
+
+  /**
+   * reconcile asks for a check, before the next claim, of what the database says this runtime holds
+   * against what it knows it holds (running, waiting locally, outcome not yet written); the rest is
+   * given back through the machine's RELEASE, attempt refunded. A claim whose reply was lost (a
+   * crash, a dropped connection after the commit) leaves such jobs; the heartbeat calls this too.
+   */
+  reconcile(): void {
+    this.reconcileDue = true;
+    this.wake();
   }
 
   /** stopClaiming makes every later wake-up a no-op and resolves once any claim under way has returned. */
@@ -221,6 +234,8 @@ export class Dispatcher {
     try {
       do {
         this.wakeAgain = false;
+        // Claims and this check take turns: a claim under way holds jobs not yet known here.
+        if (this.reconcileDue) await this.releaseUnknown();
         const now = this.deps.clock.now();
         let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
         let asked = 0;
@@ -244,8 +259,34 @@ export class Dispatcher {
         if (!this.lastClaimFilled && !this.wakeAgain) this.lookAhead(now);
       } while (this.accepting && this.wakeAgain);
     } catch (error) {
+      // A claim that failed may have committed all the same, its reply lost: check what is held.
+      this.reconcileDue = true;
       this.deps.onClaimError(error);
     }
+  }
+
+  // releaseUnknown gives back the jobs the database says this runtime holds that it does not know of.
+  private async releaseUnknown(): Promise<void> {
+    const known = [...this.running.keys()];
+    for (const claimed of this.prefetched) known.push(claimed.job.id);
+    for (const id of this.deps.completions.pendingIds()) known.push(id);
+    const now = this.deps.clock.now();
+    const held = targetOf('CLAIM');
+    const released = await this.deps.storage.jobsReleaseHeld(
+      this.deps.consumerId,
+      known,
+      held,
+      targetOf('RELEASE'),
+      now,
+    );
+    this.reconcileDue = false;
+    if (released.length === 0) return;
+    this.deps.logger.warn(
+      { jobIds: released.map((job) => job.id) },
+      'gave back jobs this runtime held without knowing (a claim whose reply was lost)',
+    );
+    for (const job of released) this.deps.events.emitTransition(job, held, 'RELEASE', now);
+    this.deps.onReleased(released);
   }
 
   // claim takes up to `limit` jobs and starts what it can; it returns how many it took to run.
@@ -492,9 +533,9 @@ export class Dispatcher {
   // to date, listeners are told, and a crash (if this outcome was a crash's release) is reported.
   private write(entry: RunningJob, outcome: Outcome, crash: { error: unknown } | null): void {
     this.stopActor(entry);
-    this.deps.completions.submit(outcome, (written, at) => {
+    this.deps.completions.submit(outcome, (written, at, writtenOutcome) => {
       try {
-        if (written) this.applyWritten(entry.job, outcome, at);
+        if (written) this.applyWritten(entry.job, writtenOutcome, at);
         else {
           this.deps.logger.warn(
             { jobId: entry.job.id, attempt: outcome.attempt, to: outcome.to },

@@ -1,13 +1,15 @@
 import { ValidationError } from './errors.js';
-import { toJsonText } from './json.js';
+import { isStorableText, toJsonText } from './json.js';
 import type { NewJob, Queryable } from './storage.js';
 import {
   DEFAULT_MAX_ATTEMPTS,
+  MAX_ATTEMPTS_LIMIT,
   type TaskDefinition,
   validateInteger,
   validateQueueName,
   validateTaskName,
 } from './tasks.js';
+import { validateTimestamp } from './time-range.js';
 
 /** EnqueueOptions are the per-job options of `enqueue`. */
 export interface EnqueueOptions {
@@ -61,16 +63,25 @@ export type TaskLookup = (task: string) => TaskDefinition | null;
  * a ValidationError or UnknownTaskError before anything is written; `field` prefixes error fields.
  */
 export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, field = ''): NewJob {
+  if (typeof spec !== 'object' || spec === null) {
+    throw new ValidationError(field.replace(/\.$/, '') || 'job', 'an object { task, payload, ... }', spec);
+  }
   const task = validateTaskName(spec.task, `${field}task`);
   const definition = lookup(task);
-  const runAt = spec.runAt === undefined ? now : spec.runAt;
-  if (runAt !== null && !(runAt instanceof Date && Number.isFinite(runAt.getTime()))) {
-    throw new ValidationError(`${field}runAt`, 'a valid Date or null', spec.runAt);
-  }
+  const runAt = spec.runAt === undefined ? now : validateTimestamp(spec.runAt, `${field}runAt`, true);
   const queue = validateQueueName(spec.queue ?? 'default', `${field}queue`);
   const key = spec.key ?? null;
-  if (key !== null && (typeof key !== 'string' || key.length === 0 || key.length > KEY_MAX_LENGTH)) {
-    throw new ValidationError(`${field}key`, `a string of 1 to ${KEY_MAX_LENGTH} characters`, spec.key);
+  // A key is compared as written: one PostgreSQL cannot store as it is would fail the insert, or,
+  // with a lone surrogate turned into U+FFFD on the way, match a different key.
+  if (
+    key !== null &&
+    (typeof key !== 'string' || key.length === 0 || key.length > KEY_MAX_LENGTH || !isStorableText(key))
+  ) {
+    throw new ValidationError(
+      `${field}key`,
+      `a string of 1 to ${KEY_MAX_LENGTH} characters, without NUL (\\u0000) or lone surrogates`,
+      spec.key,
+    );
   }
   if (spec.mode !== undefined && !KEY_MODES.includes(spec.mode)) {
     throw new ValidationError(`${field}mode`, `one of ${KEY_MODES.join(', ')}`, spec.mode);
@@ -78,10 +89,10 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
   if (spec.mode !== undefined && key === null) {
     throw new ValidationError(`${field}mode`, 'no mode unless a key is given', spec.mode);
   }
-  const expiresAt = spec.expiresAt ?? null;
-  if (expiresAt !== null && !(expiresAt instanceof Date && Number.isFinite(expiresAt.getTime()))) {
-    throw new ValidationError(`${field}expiresAt`, 'a valid Date', spec.expiresAt);
-  }
+  const expiresAt =
+    spec.expiresAt === undefined || spec.expiresAt === null
+      ? null
+      : validateTimestamp(spec.expiresAt, `${field}expiresAt`);
   if (expiresAt !== null && runAt !== null && expiresAt.getTime() <= runAt.getTime()) {
     throw new ValidationError(`${field}expiresAt`, `a time after runAt (${runAt.toISOString()})`, expiresAt);
   }
@@ -97,7 +108,7 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     maxAttempts:
       spec.maxAttempts === undefined
         ? (definition?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
-        : validateInteger(spec.maxAttempts, `${field}maxAttempts`, 1, 1_000_000),
+        : validateInteger(spec.maxAttempts, `${field}maxAttempts`, 1, MAX_ATTEMPTS_LIMIT),
     key,
     mode: spec.mode ?? 'new',
     expiresAt,

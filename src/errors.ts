@@ -211,3 +211,26 @@ export class PresumedDeadError extends JobchartError {
     this.consumerId = consumerId;
   }
 }
+
+/**
+ * OutcomeRefusedError is a job's outcome that the database refused to store (its data broke a rule
+ * of PostgreSQL's that validation did not foresee). The job is failed instead, with this error's
+ * message as its last error, and the outcomes written with it are unaffected.
+ */
+export class OutcomeRefusedError extends JobchartError {
+  /** jobId is the job whose outcome was refused. */
+  readonly jobId: string;
+  /** sqlState is PostgreSQL's code for the refusal, if it gave one. */
+  readonly sqlState: string | null;
+  constructor(jobId: string, event: string, cause: unknown) {
+    const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
+    const sqlState = typeof code === 'string' ? code : null;
+    super(
+      'OUTCOME_REFUSED',
+      `job ${jobId}: expected the database to store its ${event} outcome, it refused it (${sqlState ?? 'no code'}: ${String(message ?? cause)})`,
+      { cause },
+    );
+    this.jobId = jobId;
+    this.sqlState = sqlState;
+  }
+}

@@ -73,6 +73,8 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:error': [RuntimeErrorEvent];
   'runtime:polled': [PolledEvent];
   'runtime:swept': [SweptEvent];
+  /** runtime:heartbeat follows each heartbeat that landed, once its sweep (if any) is done. */
+  'runtime:heartbeat': [{ at: Date; swept: boolean }];
   'schedule:tick': [ScheduleTickEvent];
   'schedule:pass': [{ at: Date; enqueued: number }];
   'runtime:presumed-dead': [{ consumerId: string; at: Date }];

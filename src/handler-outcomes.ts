@@ -1,4 +1,5 @@
-import { ValidationError } from './errors.js';
+import { storableText } from './json.js';
+import { validateDelay, validateTimestamp } from './time-range.js';
 
 const OUTCOME = Symbol('jobchart.handlerOutcome');
 
@@ -14,20 +15,20 @@ export type HandlerOutcome = { readonly [OUTCOME]: true } & (
   | { readonly kind: 'fail'; readonly reason: string }
 );
 
-/** rerunAt ends the attempt and runs the job again at `runAt`, without spending an attempt. */
+/**
+ * rerunAt ends the attempt and runs the job again at `runAt`, without spending an attempt. A time
+ * PostgreSQL cannot store is a ValidationError here, in the handler, not a failed write later.
+ */
 export function rerunAt(runAt: Date): HandlerOutcome {
-  if (!(runAt instanceof Date) || !Number.isFinite(runAt.getTime())) {
-    throw new ValidationError('rerunAt', 'a valid Date', runAt);
-  }
-  return { [OUTCOME]: true, kind: 'rerun', runAt };
+  return { [OUTCOME]: true, kind: 'rerun', runAt: validateTimestamp(runAt, 'rerunAt') };
 }
 
-/** rerunAfter ends the attempt and runs the job again `delayMs` later, without spending an attempt. */
+/**
+ * rerunAfter ends the attempt and runs the job again `delayMs` later (at most MAX_DELAY_MS, 100
+ * years), without spending an attempt.
+ */
 export function rerunAfter(delayMs: number): HandlerOutcome {
-  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-    throw new ValidationError('rerunAfter', 'a number of milliseconds >= 0', delayMs);
-  }
-  return { [OUTCOME]: true, kind: 'rerunAfter', delayMs };
+  return { [OUTCOME]: true, kind: 'rerunAfter', delayMs: validateDelay(delayMs, 'rerunAfter') };
 }
 
 /** remove ends the job as succeeded and deletes its row: for work that needs no history. */
@@ -35,17 +36,23 @@ export function remove(): HandlerOutcome {
   return { [OUTCOME]: true, kind: 'remove' };
 }
 
-/** cancel ends the job as cancelled, recording `reason`. */
+/**
+ * cancel ends the job as cancelled, recording `reason` (NUL dropped and lone surrogates replaced, as
+ * for every error text, so that the reason cannot fail the write).
+ */
 export function cancel(reason = 'cancelled by its handler'): HandlerOutcome {
-  return { [OUTCOME]: true, kind: 'cancel', reason: String(reason) };
+  return { [OUTCOME]: true, kind: 'cancel', reason: storableText(String(reason)) };
 }
 
-/** fail ends the job as failed for good, recording `reason`: no retry, whatever attempts are left. */
+/**
+ * fail ends the job as failed for good, recording `reason` (made storable as cancel's is): no retry,
+ * whatever attempts are left.
+ */
 export function fail(reason: string | Error): HandlerOutcome {
   return {
     [OUTCOME]: true,
     kind: 'fail',
-    reason: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+    reason: storableText(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)),
   };
 }
 

@@ -1,5 +1,6 @@
 // The public API of jobchart. Everything exported here is documented where it is defined.
 export {
+  DEFAULT_MAX_INTERRUPTIONS,
   JOB_STATES,
   type JobEvent,
   type JobEventType,
@@ -27,6 +28,7 @@ export {
   type LinearBackoff,
 } from './backoff.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
+export type { DatabaseHealth } from './database-status.js';
 export {
   type EnqueueOptions,
   type EnqueueSpec,
@@ -41,6 +43,7 @@ export {
   JobCancelledError,
   JobchartError,
   JobNotFoundError,
+  OutcomeRefusedError,
   PresumedDeadError,
   RuntimeStateError,
   SchemaNotMigratedError,
@@ -91,3 +94,4 @@ export type { LastRun, Schedule, Schedules } from './schedules.js';
 export type { Queryable } from './storage.js';
 export type { SubscribeOptions, TransitionSubscription } from './subscription.js';
 export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './tasks.js';
+export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './time-range.js';

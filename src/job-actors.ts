@@ -26,7 +26,13 @@ function followDecisions(snapshot: JobActorSnapshot, event: JobEvent): JobActorS
     output: undefined,
     error: undefined,
     value: decision.to,
-    context: { jobId: context.jobId, attempts: decision.attempts, maxAttempts: context.maxAttempts },
+    context: {
+      jobId: context.jobId,
+      attempts: decision.attempts,
+      maxAttempts: context.maxAttempts,
+      interruptions: context.interruptions,
+      maxInterruptions: context.maxInterruptions,
+    },
   };
 }
 
@@ -41,7 +47,10 @@ function persisted(snapshot: JobActorSnapshot): JobActorSnapshot {
  * `createActor`'s defaults costs about a microsecond to merge, and a job's whole actor, from start to
  * stop, costs about two.
  */
-export function jobActorLogic(job: JobFacts): ActorLogic<JobActorSnapshot, JobEvent> {
+export function jobActorLogic(
+  job: JobFacts & { interruptions: number },
+  maxInterruptions: number,
+): ActorLogic<JobActorSnapshot, JobEvent> {
   return {
     transition: followDecisions,
     getInitialSnapshot: () => ({
@@ -49,7 +58,13 @@ export function jobActorLogic(job: JobFacts): ActorLogic<JobActorSnapshot, JobEv
       output: undefined,
       error: undefined,
       value: job.state,
-      context: { jobId: job.id, attempts: job.attempts, maxAttempts: job.maxAttempts },
+      context: {
+        jobId: job.id,
+        attempts: job.attempts,
+        maxAttempts: job.maxAttempts,
+        interruptions: job.interruptions,
+        maxInterruptions,
+      },
     }),
     getPersistedSnapshot: persisted,
   };
@@ -72,13 +87,16 @@ export class JobActors {
   /** supervisor is the scope of the job actors' parent, present only when someone inspects. */
   private readonly supervisor: AnyActorScope | null;
 
-  constructor(inspect?: (event: InspectionEvent) => void) {
+  constructor(
+    private readonly maxInterruptions: number,
+    inspect?: (event: InspectionEvent) => void,
+  ) {
     this.supervisor = inspect ? startSupervisor(inspect) : null;
   }
 
   /** start creates a job's actor in the job's current state and starts it. */
-  start(job: JobFacts): JobActor {
-    const logic = jobActorLogic(job);
+  start(job: JobFacts & { interruptions: number }): JobActor {
+    const logic = jobActorLogic(job, this.maxInterruptions);
     if (!this.supervisor) return createActor(logic).start();
     return createActor(logic, { parent: this.supervisor.self, id: `job:${job.id}` }).start();
   }

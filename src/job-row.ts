@@ -11,6 +11,7 @@ export interface JobRow {
   run_at: Date | null;
   attempts: number;
   max_attempts: number;
+  interruptions: number;
   last_error: string | null;
   errors: AttemptError[];
   key: string | null;
@@ -44,6 +45,11 @@ export interface Job<Payload = unknown> {
   runAt: Date | null;
   attempts: number;
   maxAttempts: number;
+  /**
+   * interruptions counts the times the job was taken back from a consumer that stopped heartbeating
+   * while it held the job; those attempts were refunded. The job fails at the runtime's maxInterruptions.
+   */
+  interruptions: number;
   lastError: string | null;
   errors: AttemptError[];
   key: string | null;
@@ -70,6 +76,7 @@ export function toJob(row: JobRow): Job {
     runAt: row.run_at,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
+    interruptions: row.interruptions,
     lastError: row.last_error,
     errors: row.errors,
     key: row.key,

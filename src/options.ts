@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { InspectionEvent } from 'xstate';
+import { DEFAULT_MAX_INTERRUPTIONS } from '../machines/job.js';
 import { type Clock, SystemClock } from './clock.js';
 import { ValidationError } from './errors.js';
 import type { OnExceptionPolicy } from './exceptions.js';
@@ -54,8 +55,17 @@ export interface RuntimeOptions {
    */
   consumerTimeoutMs?: number;
   /**
+   * maxInterruptions is how many times a job may be taken back from consumers that stopped
+   * heartbeating before the sweep fails it (default 5). Interruptions refund the attempt, since the
+   * handler may never have started; this bound stops a job that kills its worker every time. The
+   * sweeping runtime's value applies, so give every worker of a schema the same one.
+   */
+  maxInterruptions?: number;
+  /**
    * shutdownTimeoutMs is how long `stop()` lets running jobs finish before it aborts them and gives
-   * them back (default 30 s). A second `stop()` does not wait.
+   * them back (default 30 s), and then how long it waits for the database to take the last outcomes
+   * and releases: `stop()` returns within twice this, whatever the database does. A second `stop()`
+   * does not wait.
    */
   shutdownTimeoutMs?: number;
   /** logger, a pino logger (default: JSON to stdout at JOBCHART_LOG_LEVEL or info). */
@@ -87,6 +97,7 @@ export interface ResolvedOptions {
   rateLimits: ReadonlyMap<string, RateLimit>;
   heartbeatIntervalMs: number;
   consumerTimeoutMs: number;
+  maxInterruptions: number;
   shutdownTimeoutMs: number;
   schema: string;
   logger: Logger;
@@ -131,6 +142,12 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     onException: checkPolicy(options.onException),
     pollIntervalMs: validateInteger(options.pollIntervalMs ?? 1000, 'pollIntervalMs', 1, 3_600_000),
     ...consumerTimingOf(options),
+    maxInterruptions: validateInteger(
+      options.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS,
+      'maxInterruptions',
+      1,
+      1_000_000,
+    ),
     shutdownTimeoutMs: validateInteger(
       options.shutdownTimeoutMs ?? 30_000,
       'shutdownTimeoutMs',

@@ -163,7 +163,12 @@ async function applyDetailedOutcomes(
   refused: Set<string>,
 ): Promise<void> {
   // The batch travels as one JSON document: JSON.stringify is native, where pg would escape eleven
-  // arrays element by element in JavaScript.
+  // arrays element by element in JavaScript. run_at goes as epoch milliseconds: a Date would become
+  // its ISO text, which PostgreSQL cannot parse past the year 9999 ('+275760-09-13T00:00:00.000Z').
+  // The statement turns them into a timestamptz exactly for every time a Date holds: whole days,
+  // then the milliseconds left, added to a timestamp without time zone (so the session's zone plays
+  // no part) and read as UTC. to_timestamp(ms / 1000.0) would go through a float8 of seconds, which
+  // far enough ahead no longer holds every millisecond (8639999999999999 came back as ...998).
   const batch = JSON.stringify(
     outcomes.map((o) => ({
       id: o.jobId,
@@ -171,7 +176,7 @@ async function applyDetailedOutcomes(
       from_state: o.from,
       to_state: o.to,
       attempt_delta: o.attemptDelta,
-      run_at: o.runAt,
+      run_at: o.runAt === null ? null : o.runAt.getTime(),
       error: o.error,
       result: o.resultJson,
       finished: o.finished,
@@ -182,13 +187,15 @@ async function applyDetailedOutcomes(
   const result = await db.query<{ id: string | null }>(
     `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
-           AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at timestamptz,
+           AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at bigint,
                 error text, result text, finished boolean, remove boolean, progress text)),
      kept AS (
        UPDATE ${table.jobs} AS j SET
           state = v.to_state,
           attempts = j.attempts + v.attempt_delta,
-          run_at = CASE WHEN v.run_at IS NULL THEN j.run_at ELSE v.run_at END,
+          run_at = CASE WHEN v.run_at IS NULL THEN j.run_at
+                   ELSE (timestamp 'epoch' + (v.run_at / 86400000) * interval '1 day'
+                         + (v.run_at % 86400000) * interval '1 millisecond') AT TIME ZONE 'UTC' END,
           last_error = COALESCE(v.error, j.last_error),
           errors = CASE WHEN v.error IS NULL THEN j.errors
                    ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,

@@ -5,6 +5,7 @@ import type { AnyActorLogic } from 'xstate';
 import { JobAdmin, type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
 import { CompletionWriter } from './completions.js';
 import { ConsumerRegistry } from './consumers.js';
+import { type DatabaseHealth, DatabaseStatus } from './database-status.js';
 import { Dispatcher } from './dispatcher.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from './enqueue.js';
 import {
@@ -41,12 +42,16 @@ export interface StartOptions {
   migrate?: boolean;
 }
 
-/** RuntimeHealth is a snapshot of how the runtime is doing. */
-export interface RuntimeHealth {
+/**
+ * RuntimeHealth is a snapshot of how the runtime is doing. `database` says whether its statements
+ * reach PostgreSQL (`since` when, and the last error that said otherwise), for a readiness probe.
+ */
+export interface RuntimeHealth extends DatabaseHealth {
   phase: RuntimePhase;
   consumerId: string;
   listening: boolean;
   running: number;
+  /** pendingWrites counts the outcomes not yet written, those being written included. */
   pendingWrites: number;
   /** lastPollAt is the clock time of the last claim round that reached the database. */
   lastPollAt: Date | null;
@@ -96,6 +101,12 @@ export class Runtime {
   /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
   readonly schedules: Schedules;
   private forceStop: (() => void) | null = null;
+  private readonly database: DatabaseStatus;
+  // keepAlive holds the process open while a worker runs: every timer of its own is unref'd, and
+  // its sockets close in an outage, after which Node would exit as if the work were done.
+  private keepAlive: NodeJS.Timeout | null = null;
+  // closed is set once stop() starts closing connections: every public call is refused from then on.
+  private closed = false;
 
   constructor(options: RuntimeOptions) {
     this.options = resolveOptions(options);
@@ -108,12 +119,16 @@ export class Runtime {
       this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle database client failed'));
     this.storage = new Storage(this.pool, o.schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
     this.policy = toPolicyLogic(o.onException);
+    this.database = new DatabaseStatus(o.clock, this.logger);
     this.completions = new CompletionWriter(
       this.storage,
       this.consumerId,
       () => o.clock.now(),
       this.logger,
-      (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
+      this.database,
+      {
+        onError: (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
+      },
     );
     this.buckets = new TokenBuckets(this.pool, o.schema);
     this.progress = new ProgressWriter(this.storage, this.consumerId, o.clock, this.events, (error) =>
@@ -147,11 +162,15 @@ export class Runtime {
       armAt: (next) => this.waker.armAt(next),
       onCrash: (error, job) => void this.crash(error, job),
       onClaimed: (claimed, at) => {
+        this.database.reached();
         this.lastPollAt = at;
         if (this.events.listenerCount('runtime:polled') > 0)
           this.events.emit('runtime:polled', { claimed, at });
       },
       onClaimError: (error) => this.reportError(error, 'claim'),
+      onReleased: () =>
+        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'claim')),
+      maxInterruptions: o.maxInterruptions,
     });
     this.admin = new JobAdmin({
       storage: this.storage,
@@ -175,6 +194,7 @@ export class Runtime {
                 } else this.dispatcher.wake();
               },
               onConnected: () => {
+                this.database.reached();
                 this.events.emit('runtime:connected', { at: o.clock.now() });
                 this.dispatcher.wake();
               },
@@ -193,7 +213,12 @@ export class Runtime {
       o.clock,
       o,
       { from: targetOf('CLAIM'), interrupted: targetOf('INTERRUPT'), failed: targetOf('FAIL') },
+      this.database,
       {
+        onBeat: (at, swept) => {
+          this.dispatcher.reconcile();
+          this.events.emit('runtime:heartbeat', { at, swept });
+        },
         onPresumedDead: () => this.presumedDead(),
         onRejoined: () => {
           if (this.phaseNow !== 'started') return;
@@ -211,7 +236,8 @@ export class Runtime {
       clock: o.clock,
       events: this.events,
       consumerId: this.consumerId,
-      ensureSchema: () => this.ensureSchema(),
+      ensureSchema: () => this.ready('schedules'),
+      lookupTask: this.lookupTask,
       liveStates: LIVE_STATES,
       onError: (error) => this.reportError(error, 'schedule'),
     });
@@ -249,6 +275,7 @@ export class Runtime {
       }
       this.schemaChecked = Promise.resolve();
       if (this.isWorker) {
+        this.keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
         // Registered before the first claim: a job is never held by a consumer without a row.
         await this.registry.register();
         this.schedules.start(this.options.pollIntervalMs);
@@ -268,6 +295,7 @@ export class Runtime {
       // A runtime whose start failed has closed its pool: it cannot be started again, so it is stopped.
       this.phaseNow = 'stopped';
       this.schemaChecked = null;
+      this.releaseProcess();
       this.waker.stop();
       await this.schedules.stop();
       await this.dispatcher.stopClaiming();
@@ -297,7 +325,7 @@ export class Runtime {
     const rows = specs.map((spec, i) =>
       prepareJob(spec, now, this.lookupTask, field ? `${field}[${i}].` : ''),
     );
-    await this.ensureSchema();
+    await this.ready(field ? 'enqueueMany' : 'enqueue');
     const { jobs, created, replaced } = await insertJobs(rows, {
       storage: this.storage,
       connect: () => this.pool.connect(),
@@ -317,13 +345,13 @@ export class Runtime {
   /** getJob reads a job by id; null if there is none. */
   async getJob(id: string | number): Promise<Job | null> {
     const text = validateJobId(id);
-    await this.ensureSchema();
+    await this.ready('getJob');
     return this.storage.jobGet(text);
   }
 
   /** listJobs pages through jobs by state, task, queue and key, newest first. */
   async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
-    await this.ensureSchema();
+    await this.ready('listJobs');
     return this.admin.listJobs(options);
   }
 
@@ -332,25 +360,25 @@ export class Runtime {
    * has its AbortSignal fired and ends cancelled when its handler returns. Refused for finished jobs.
    */
   async cancel(id: string | number, reason?: string): Promise<Job> {
-    await this.ensureSchema();
+    await this.ready('cancel');
     return this.admin.cancel(validateJobId(id), reason);
   }
 
   /** retry runs a failed, cancelled or expired job again now, with fresh attempts. */
   async retry(id: string | number): Promise<Job> {
-    await this.ensureSchema();
+    await this.ready('retry');
     return this.admin.retry(validateJobId(id));
   }
 
   /** reschedule moves a waiting job to `runAt` (null parks it). */
   async reschedule(id: string | number, runAt: Date | null): Promise<Job> {
-    await this.ensureSchema();
+    await this.ready('reschedule');
     return this.admin.reschedule(validateJobId(id), runAt);
   }
 
   /** remove deletes a job that is not running. */
   async remove(id: string | number): Promise<Job> {
-    await this.ensureSchema();
+    await this.ready('remove');
     return this.admin.remove(validateJobId(id));
   }
 
@@ -361,6 +389,7 @@ export class Runtime {
    * stops or `options.signal` aborts. See TransitionSubscription.
    */
   subscribe(options: SubscribeOptions = {}): TransitionSubscription {
+    this.assertOpen('subscribe');
     return new TransitionSubscription(this.events, options, this.stopped.signal);
   }
 
@@ -385,9 +414,10 @@ export class Runtime {
     }
   }
 
-  /** health reports the runtime's phase, connection and load. */
+  /** health reports the runtime's phase, whether its database is reachable, its connection and load. */
   health(): RuntimeHealth {
     return {
+      ...this.database.health,
       phase: this.phaseNow,
       consumerId: this.consumerId,
       listening: this.listener?.connected ?? false,
@@ -427,18 +457,49 @@ export class Runtime {
       const reason = new ShutdownError(ended === 'forced' ? null : this.options.shutdownTimeoutMs);
       this.logger.warn({ running: this.dispatcher.runningCount }, reason.message);
       this.dispatcher.abortAll(reason);
-      await this.completions.drained();
-      await this.releaseHeld();
     }
-    await schedulesStopped;
-    await this.progress.stop();
-    await this.completions.drained();
-    if (this.isWorker && !wasCrashed) {
-      await this.registry.deregister().catch((error) => this.reportError(error, 'stop'));
+    // Only the database can hold stop() up from here: it gets shutdownTimeoutMs more, then whatever
+    // is still unwritten is left held by this consumer, for the others' sweep to take back.
+    const settled = await this.withinShutdownTimeout(async () => {
+      await schedulesStopped;
+      await this.progress.stop();
+      await this.completions.drained();
+      if (!this.isWorker) return;
+      // Everything still held is given back, known or not (a claim whose reply was lost).
+      await this.releaseHeld();
+      if (!wasCrashed) await this.registry.deregister();
+    });
+    if (!settled) {
+      this.logger.error(
+        { pendingWrites: this.completions.size },
+        `stop: the database did not take the last writes within ${this.options.shutdownTimeoutMs} ms; other runtimes will take back the jobs still held`,
+      );
+      this.completions.abandon();
     }
     await this.closeConnections();
+    this.releaseProcess();
     this.phaseNow = wasCrashed ? 'crashed' : 'stopped';
     this.logger.info('runtime stopped');
+  }
+
+  // withinShutdownTimeout runs `work` for shutdownTimeoutMs of clock time at most, or until stop()
+  // is called again; it says whether the work finished. Its failures are reported, not thrown.
+  private withinShutdownTimeout(work: () => Promise<void>): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.options.clock.setTimeout(() => resolve(false), this.options.shutdownTimeoutMs);
+      this.forceStop = () => resolve(false);
+      void work()
+        .catch((error) => this.reportError(error, 'stop'))
+        .then(() => {
+          this.options.clock.clearTimeout(timer);
+          resolve(true);
+        });
+    });
+  }
+
+  private releaseProcess(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = null;
   }
 
   // runningJobsEnd runs `drain` (stop claiming, wait for the handlers) for shutdownTimeoutMs of clock
@@ -454,19 +515,22 @@ export class Runtime {
     });
   }
 
-  // releaseHeld gives back, through the machine's RELEASE (attempt refunded), every job this runtime
-  // still holds as running; used when it abandons running handlers (crash, forced stop).
+  // releaseHeld gives back, through the machine's RELEASE (attempt refunded), every job the database
+  // says this runtime still holds as running: on stop, and when it abandons running handlers (crash).
   private async releaseHeld(): Promise<void> {
     const now = this.options.clock.now();
     try {
-      const released = new Set(
-        await this.storage.jobsReleaseHeld(this.consumerId, targetOf('CLAIM'), targetOf('RELEASE'), now),
+      const released = await this.storage.jobsReleaseHeld(
+        this.consumerId,
+        [],
+        targetOf('CLAIM'),
+        targetOf('RELEASE'),
+        now,
       );
-      for (const { job: held } of this.dispatcher.runningJobs.filter((r) => released.has(r.job.id))) {
-        Object.assign(held, { state: targetOf('RELEASE'), attempts: held.attempts - 1, lockedBy: null });
-        this.events.emitTransition(held, targetOf('CLAIM'), 'RELEASE', now);
-      }
+      for (const job of released) this.events.emitTransition(job, targetOf('CLAIM'), 'RELEASE', now);
+      if (released.length > 0) await this.storage.notifyJobsChanged();
     } catch (error) {
+      this.database.failed(error);
       this.logger.error({ err: error }, 'giving back held jobs failed; the sweep will interrupt them');
     }
   }
@@ -519,6 +583,7 @@ export class Runtime {
   }
 
   private async closeConnections(): Promise<void> {
+    this.closed = true;
     this.stopped.abort();
     await this.waiter.close();
     await this.listener?.stop();
@@ -537,6 +602,23 @@ export class Runtime {
     if (!this.isWorker || this.options.externalTasks.has(task)) return null;
     throw new UnknownTaskError(task, [...this.options.tasks.keys(), ...this.options.externalTasks]);
   };
+
+  // ready admits a public call: refused once stop() has closed the runtime's connections (whoever
+  // owns the pool: with the caller's, a write would otherwise go through silently after stop),
+  // else once the schema is known to be migrated.
+  private ready(call: string): Promise<void> {
+    try {
+      this.assertOpen(call);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.ensureSchema();
+  }
+
+  private assertOpen(call: string): void {
+    if (this.closed)
+      throw new RuntimeStateError(`${call}: expected a runtime that is not stopped, it is ${this.phaseNow}`);
+  }
 
   private ensureSchema(): Promise<void> {
     this.schemaChecked ??= loadMigrations()
@@ -568,6 +650,7 @@ export class Runtime {
   }
 
   private reportError(error: unknown, during: RuntimeErrorEvent['during']): void {
+    this.database.failed(error);
     this.logger.warn({ err: error, during }, `${during} failed; will retry`);
     this.events.emit('runtime:error', { error, during });
   }

@@ -1,7 +1,8 @@
 import { Cron } from 'croner';
 import { ValidationError } from './errors.js';
-import { toJsonText } from './json.js';
+import { isStorableText, toJsonText } from './json.js';
 import { validateTaskName } from './tasks.js';
+import { MAX_DELAY_MS } from './time-range.js';
 
 /** Overlap says what a tick does while the schedule's previous run is still unfinished. */
 export type Overlap = 'skip' | 'queue';
@@ -12,7 +13,7 @@ export type CatchUp = 'none' | 'latest' | 'all';
 export interface ScheduleOptions {
   /** cron is a cron expression (5 or 6 fields, croner's syntax), read in `timezone`. */
   cron?: string;
-  /** everyMs runs the job this long after the previous run ended (an integer >= 1000). */
+  /** everyMs runs the job this long after the previous run ended (an integer from 1000 to MAX_DELAY_MS). */
   everyMs?: number;
   task: string;
   payload?: unknown;
@@ -72,8 +73,15 @@ export function validateSchedule(name: unknown, options: ScheduleOptions): Sched
     throw new ValidationError('cron', 'exactly one of cron and everyMs', hasCron ? 'both' : 'neither');
   }
   if (hasCron) cronOf(options.cron, timezone);
-  if (hasEvery && (!Number.isInteger(options.everyMs) || (options.everyMs as number) < 1000)) {
-    throw new ValidationError('everyMs', 'an integer number of milliseconds >= 1000', options.everyMs);
+  // Bounded like every delay: past it, the next tick is a time PostgreSQL cannot store, and the
+  // failing update would stop every schedule's pass, not just this one's.
+  const everyMs = options.everyMs as number;
+  if (hasEvery && (!Number.isInteger(everyMs) || everyMs < 1000 || everyMs > MAX_DELAY_MS)) {
+    throw new ValidationError(
+      'everyMs',
+      `an integer number of milliseconds from 1000 to ${MAX_DELAY_MS} (100 years)`,
+      options.everyMs,
+    );
   }
   const overlap = options.overlap ?? 'skip';
   if (!OVERLAPS.includes(overlap))
@@ -84,8 +92,16 @@ export function validateSchedule(name: unknown, options: ScheduleOptions): Sched
   if (options.enabled !== undefined && typeof options.enabled !== 'boolean') {
     throw new ValidationError('enabled', 'a boolean', options.enabled);
   }
-  if (options.description !== undefined && typeof options.description !== 'string') {
-    throw new ValidationError('description', 'a string', options.description);
+  // A description is the caller's data, read back as written: refused rather than altered.
+  if (
+    options.description !== undefined &&
+    (typeof options.description !== 'string' || !isStorableText(options.description))
+  ) {
+    throw new ValidationError(
+      'description',
+      'a string without NUL (\\u0000) or lone surrogates',
+      options.description,
+    );
   }
   return {
     namespace,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Clock, TimerHandle } from './clock.js';
+import type { TaskLookup } from './enqueue.js';
 import { JobNotFoundError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import type { Job } from './job-row.js';
@@ -90,6 +91,11 @@ export interface SchedulesDeps {
   consumerId: string;
   /** ensureSchema resolves once the schema is known to be migrated. */
   ensureSchema(): Promise<void>;
+  /**
+   * lookupTask is the runtime's check of a task name, as enqueue uses it: on a runtime with tasks, a
+   * task it neither defines nor lists in externalTasks throws an UnknownTaskError.
+   */
+  lookupTask: TaskLookup;
   /** liveStates are the states in which a job is unfinished (a run still under way). */
   liveStates: readonly string[];
   onError(error: unknown): void;
@@ -118,10 +124,13 @@ export class Schedules {
 
   /**
    * upsert creates or replaces the schedule `name`. Its timing is kept when only the job changes;
-   * a new cron, period or time zone starts it again from now.
+   * a new cron, period or time zone starts it again from now. Bad options are a ValidationError, and
+   * on a runtime with tasks a task it does not know an UnknownTaskError; nothing is written then.
    */
   async upsert(name: string, options: ScheduleOptions): Promise<Schedule> {
     const spec = validateSchedule(name, options);
+    // As for enqueue: a schedule of a task no runtime works would enqueue jobs nothing ever claims.
+    this.deps.lookupTask(spec.task);
     await this.deps.ensureSchema();
     const now = this.deps.clock.now();
     const result = await this.deps.pool.query<ScheduleRow>(

@@ -4,12 +4,24 @@ import { ValidationError } from './errors.js';
 // channel built from them (`<schema>:jobs`) stays within PostgreSQL's 63-byte identifier limit.
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,47}$/;
 
-/** validateSchemaName returns `schema` if it is a plain identifier, else throws a ValidationError. */
+/**
+ * validateSchemaName returns `schema` if it is a plain identifier PostgreSQL lets us create, else
+ * throws a ValidationError.
+ */
 export function validateSchemaName(schema: unknown): string {
   if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
     throw new ValidationError(
       'schema',
       'a lower-case identifier of at most 48 characters ([a-z_][a-z0-9_]*)',
+      schema,
+    );
+  }
+  // PostgreSQL reserves the pg_ prefix for system schemas: CREATE SCHEMA refuses it (42939), which
+  // would otherwise surface only at start().
+  if (schema.startsWith('pg_')) {
+    throw new ValidationError(
+      'schema',
+      'a name not starting with "pg_", which PostgreSQL reserves for system schemas',
       schema,
     );
   }

@@ -322,21 +322,6 @@ export class Storage {
     ]);
   }
 
-  /**
-   * jobsReleaseHeld gives back every job `consumerId` still holds in state `from`, moving it to `to`
-   * and refunding its attempt; used when a runtime crashes or shuts down with work unfinished.
-   */
-  async jobsReleaseHeld(consumerId: string, from: JobState, to: JobState, now: Date): Promise<string[]> {
-    const result = await this.db.query<{ id: string }>(
-      `UPDATE ${this.jobs} SET state = $3, attempts = greatest(attempts - 1, 0), locked_by = NULL, locked_at = NULL,
-              updated_at = $4
-        WHERE locked_by = $1 AND state = $2
-       RETURNING id`,
-      [consumerId, from, to, now],
-    );
-    return result.rows.map((row) => row.id);
-  }
-
   /** jobsNextRunAt returns the earliest run_at after `now` among claimable jobs of the given tasks. */
   async jobsNextRunAt(now: Date, tasks: readonly string[]): Promise<Date | null> {
     if (tasks.length === 0) return null;
@@ -441,42 +426,51 @@ export class Storage {
 
   /**
    * consumersSweep deletes consumers silent since before `silentSince` and, in the same statement,
-   * takes back every running job whose holder has no consumer row: INTERRUPT (claimable again) while
-   * it has attempts left, else FAIL. Rows another sweeper or a live writer has locked are skipped, so
-   * concurrent sweeps never do the same work twice.
+   * takes back every running job whose holder has no consumer row: the machine's INTERRUPT
+   * (claimable again, attempt refunded, one more interruption) while the job has interruptions left
+   * under `maxInterruptions` (the machine's hasInterruptionsLeft guard), else FAIL. Rows another
+   * sweeper or a live writer has locked are skipped, so concurrent sweeps never do the same work twice.
    */
-  async consumersSweep(silentSince: Date, now: Date, transitions: SweepTransitions): Promise<SweepResult> {
+  async consumersSweep(
+    silentSince: Date,
+    now: Date,
+    transitions: SweepTransitions,
+    maxInterruptions: number,
+  ): Promise<SweepResult> {
     const result = await this.db.query<{
       kind: 'consumer' | 'job';
       id: string;
       state: JobState | null;
-      attempts: number | null;
     }>(
       `WITH dead AS (
          DELETE FROM ${this.consumers} AS c
           WHERE c.id IN (SELECT id FROM ${this.consumers} WHERE last_heartbeat < $1 FOR UPDATE SKIP LOCKED)
          RETURNING c.id),
        orphaned AS (
-         SELECT j.id, j.locked_by FROM ${this.jobs} AS j
+         SELECT j.id, j.locked_by, j.interruptions + 1 < $3 AS resumes FROM ${this.jobs} AS j
           WHERE j.locked_by IS NOT NULL AND j.state = '${transitions.from}'
             AND NOT EXISTS (SELECT 1 FROM ${this.consumers} AS c
                              WHERE c.id = j.locked_by AND c.id NOT IN (SELECT id FROM dead))
             FOR UPDATE OF j SKIP LOCKED),
        taken AS (
          UPDATE ${this.jobs} AS j
-            SET state = CASE WHEN j.attempts < j.max_attempts THEN '${transitions.interrupted}' ELSE '${transitions.failed}' END,
-                finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE $2::timestamptz END,
-                last_error = 'consumer ' || o.locked_by || ' stopped heartbeating while running this job',
+            SET state = CASE WHEN o.resumes THEN '${transitions.interrupted}' ELSE '${transitions.failed}' END,
+                attempts = CASE WHEN o.resumes THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
+                interruptions = j.interruptions + 1,
+                finished_at = CASE WHEN o.resumes THEN NULL ELSE $2::timestamptz END,
+                last_error = 'consumer ' || o.locked_by || ' stopped heartbeating while holding this job (interruption '
+                             || j.interruptions + 1 || ' of at most ' || $3 || ')',
                 errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $2::timestamptz,
-                           'message', 'consumer ' || o.locked_by || ' stopped heartbeating while running this job')),
+                           'message', 'consumer ' || o.locked_by || ' stopped heartbeating while holding this job (interruption '
+                             || j.interruptions + 1 || ' of at most ' || $3 || ')')),
                 locked_by = NULL, locked_at = NULL, updated_at = $2
            FROM orphaned AS o
           WHERE j.id = o.id
-         RETURNING j.id, j.state, j.attempts)
-       SELECT 'consumer' AS kind, id, NULL AS state, NULL AS attempts FROM dead
+         RETURNING j.id, j.state)
+       SELECT 'consumer' AS kind, id, NULL AS state FROM dead
        UNION ALL
-       SELECT 'job', id::text, state, attempts FROM taken`,
-      [silentSince, now],
+       SELECT 'job', id::text, state FROM taken`,
+      [silentSince, now, maxInterruptions],
     );
     const swept: SweepResult = { consumers: [], jobs: [] };
     for (const row of result.rows) {
@@ -484,6 +478,28 @@ export class Storage {
       else swept.jobs.push({ id: row.id, state: row.state as JobState });
     }
     return swept;
+  }
+
+  /**
+   * jobsReleaseHeld gives back, through the machine's RELEASE (`from` to `to`, attempt refunded),
+   * every job the database says `consumerId` holds but `exceptIds` does not list: on stop, all of
+   * them; while running, those a claim took whose reply never arrived. Returns them as released.
+   */
+  async jobsReleaseHeld(
+    consumerId: string,
+    exceptIds: readonly string[],
+    from: JobState,
+    to: JobState,
+    now: Date,
+  ): Promise<Job[]> {
+    const result = await this.db.query<JobRow>(
+      `UPDATE ${this.jobs} SET state = $4, attempts = greatest(attempts - 1, 0), locked_by = NULL, locked_at = NULL,
+              updated_at = $5
+        WHERE locked_by = $1 AND state = $3 AND id <> ALL ($2::bigint[])
+       RETURNING *`,
+      [consumerId, `{${exceptIds.join(',')}}`, from, to, now],
+    );
+    return result.rows.map(toJob);
   }
 
   /** jobGet reads one job by id, or null. */
@@ -578,6 +594,7 @@ function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
     runAt: job.runAt,
     attempts: 0,
     maxAttempts: job.maxAttempts,
+    interruptions: 0,
     lastError: null,
     errors: [],
     key: job.key,

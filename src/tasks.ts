@@ -2,6 +2,7 @@ import type { Backoff } from './backoff.js';
 import { ValidationError } from './errors.js';
 import type { Job } from './job-row.js';
 import type { Logger } from './logger.js';
+import { validateDelay } from './time-range.js';
 
 /** JobContext is the second argument of every handler. */
 export interface JobContext<Payload = unknown> {
@@ -46,6 +47,18 @@ export const TASK_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 /** DEFAULT_MAX_ATTEMPTS is used when neither the job nor its task says otherwise. */
 export const DEFAULT_MAX_ATTEMPTS = 25;
 
+/**
+ * MAX_ATTEMPTS_LIMIT is the most attempts a job or task may allow: far past any real retry budget,
+ * and far inside the int column (a task allowing 1e12 made every enqueue of it fail with 22003).
+ */
+export const MAX_ATTEMPTS_LIMIT = 1_000_000;
+
+/**
+ * TIMEOUT_MS_LIMIT is the longest timeoutMs: Node's timers hold at most 2^31 - 1 ms and fire after
+ * 1 ms for anything longer, which timed every attempt out at once.
+ */
+export const TIMEOUT_MS_LIMIT = 2 ** 31 - 1;
+
 /** validateTaskName returns `name` if it is a well-formed task name, else throws. */
 export function validateTaskName(name: unknown, field = 'task'): string {
   if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
@@ -81,22 +94,20 @@ export function validateInteger(
 function validateBackoff(backoff: unknown, field: string): Backoff {
   if (typeof backoff === 'function') return backoff as Backoff;
   const b = backoff as Record<string, unknown> | null;
-  const nonNegative = (value: unknown, name: string) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new ValidationError(`${field}.${name}`, 'a finite number of milliseconds >= 0', value);
-    }
-  };
+  // Delays are bounded as rerunAfter's are: a larger one would put the retry past what a timestamptz
+  // (or a Date) holds, and the job would be retried at once instead.
+  const delay = (value: unknown, name: string) => validateDelay(value, `${field}.${name}`);
   switch (b?.type) {
     case 'fixed':
-      nonNegative(b.delayMs, 'delayMs');
+      delay(b.delayMs, 'delayMs');
       break;
     case 'linear':
-      nonNegative(b.stepMs, 'stepMs');
-      if (b.maxMs !== undefined) nonNegative(b.maxMs, 'maxMs');
+      delay(b.stepMs, 'stepMs');
+      if (b.maxMs !== undefined) delay(b.maxMs, 'maxMs');
       break;
     case 'exponential':
-      if (b.baseMs !== undefined) nonNegative(b.baseMs, 'baseMs');
-      if (b.maxMs !== undefined) nonNegative(b.maxMs, 'maxMs');
+      if (b.baseMs !== undefined) delay(b.baseMs, 'baseMs');
+      if (b.maxMs !== undefined) delay(b.maxMs, 'maxMs');
       if (b.jitter !== undefined && (typeof b.jitter !== 'number' || !(b.jitter >= 0 && b.jitter <= 1))) {
         throw new ValidationError(`${field}.jitter`, 'a fraction from 0 to 1', b.jitter);
       }
@@ -131,8 +142,9 @@ export function validateTaskDefinition<Payload>(
     );
   }
   if (definition.maxAttempts !== undefined)
-    validateInteger(definition.maxAttempts, `${field}.maxAttempts`, 1);
-  if (definition.timeoutMs !== undefined) validateInteger(definition.timeoutMs, `${field}.timeoutMs`, 1);
+    validateInteger(definition.maxAttempts, `${field}.maxAttempts`, 1, MAX_ATTEMPTS_LIMIT);
+  if (definition.timeoutMs !== undefined)
+    validateInteger(definition.timeoutMs, `${field}.timeoutMs`, 1, TIMEOUT_MS_LIMIT);
   if (definition.backoff !== undefined) validateBackoff(definition.backoff, `${field}.backoff`);
   const { rateLimit } = definition;
   if (

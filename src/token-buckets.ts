@@ -1,6 +1,8 @@
 import { ValidationError } from './errors.js';
+import { isStorableText } from './json.js';
 import { quoteIdent } from './schema-name.js';
 import type { Queryable } from './storage.js';
+import { MAX_DELAY_MS } from './time-range.js';
 
 /** RateLimit is a token bucket: it holds up to `capacity` tokens and gains `refillPerSecond` a second. */
 export interface RateLimit {
@@ -60,8 +62,15 @@ export class TokenBuckets {
     this.table = `${quoteIdent(schema)}.token_buckets`;
   }
 
-  /** take spends a token of bucket `key` at `now`; null if it got one, else when the next one is due. */
+  /**
+   * take spends a token of bucket `key` at `now`; null if it got one, else when the next one is due.
+   * A key PostgreSQL cannot store as it is (a rateLimit function's, from the payload) is a
+   * ValidationError, which fails the attempt like any error of the job's.
+   */
   async take(key: string, limit: RateLimit, now: Date): Promise<Date | null> {
+    if (!isStorableText(key)) {
+      throw new ValidationError('rateLimit', 'a bucket key without NUL (\\u0000) or lone surrogates', key);
+    }
     const refilled = `LEAST($2::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($3::timestamptz - b.refilled_at))) * $4::float8)`;
     const taken = await this.db.query(
       `INSERT INTO ${this.table} AS b (ident, tokens, refilled_at) VALUES ($1, $2::float8 - 1, $3)
@@ -75,7 +84,8 @@ export class TokenBuckets {
       `SELECT (1 - ${refilled}) / $4::float8 * 1000 AS wait_ms FROM ${this.table} AS b WHERE b.ident = $1`,
       [key, limit.capacity, now, limit.refillPerSecond],
     );
-    const waitMs = Math.max(1, Math.ceil(Number(result.rows[0]?.wait_ms ?? 1)));
+    // A bucket refilling very slowly may name a wait past any storable time: it is capped like every delay.
+    const waitMs = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(Number(result.rows[0]?.wait_ms ?? 1))));
     return new Date(now.getTime() + waitMs);
   }
 }

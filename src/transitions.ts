@@ -1,5 +1,6 @@
 import { transition } from 'xstate';
 import {
+  DEFAULT_MAX_INTERRUPTIONS,
   JOB_STATES,
   type JobEvent,
   type JobEventType,
@@ -93,8 +94,15 @@ export function decide(
 // askMachine runs the machine's pure transition function. An unchanged snapshot means a refused
 // event or a self-transition; only then is can() worth asking.
 function askMachine(state: JobState, type: JobEventType, attempts: number, maxAttempts: number): Decision {
-  // jobId is left empty: decisions do not depend on it (see decisions).
-  const context: JobMachineContext = { jobId: '', attempts, maxAttempts };
+  // jobId is left empty: decisions do not depend on it (see decisions). Nor do the interruption
+  // counts: only INTERRUPT reads them, and the sweep decides it in SQL (see consumersSweep).
+  const context: JobMachineContext = {
+    jobId: '',
+    attempts,
+    maxAttempts,
+    interruptions: 0,
+    maxInterruptions: DEFAULT_MAX_INTERRUPTIONS,
+  };
   const event = { type } as JobEvent;
   const before = jobMachine.resolveState({ value: state, context });
   const [after] = transition(jobMachine, before, event);

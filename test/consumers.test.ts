@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   PresumedDeadError,
+  type Runtime,
   ShutdownError,
   SimulatedClock,
   type SweptEvent,
@@ -17,6 +18,15 @@ const consumerIds = (schema: string) =>
   );
 
 const timing = { heartbeatIntervalMs: 1_000, consumerTimeoutMs: 3_000 };
+
+// heartbeats moves `clock` through `count` heartbeats of `runtime`, each one done before the next.
+async function heartbeats(runtime: Runtime, clock: SimulatedClock, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const beaten = nextEvent(runtime.events, 'runtime:heartbeat');
+    clock.advance(timing.heartbeatIntervalMs);
+    await beaten;
+  }
+}
 
 describe('consumers and the sweep', () => {
   it("takes a silent consumer's running job back; another runtime finishes it; the zombie's late result is refused", async () => {
@@ -57,6 +67,8 @@ describe('consumers and the sweep', () => {
       tasks: { work: () => 'from the rescuer' },
     });
     await rescuer.start();
+    // A runtime judges others only after watching them for consumerTimeoutMs itself.
+    await heartbeats(rescuer, rescuerClock, 2);
     const swept = nextEvent<SweptEvent>(rescuer.events, 'runtime:swept');
     const finished = nextEvent<TransitionEvent>(rescuer.events, 'job:succeeded');
     rescuerClock.advance(1_000);
@@ -64,7 +76,8 @@ describe('consumers and the sweep', () => {
     assert.deepEqual(sweep.consumers, ['zombie']);
     assert.deepEqual(sweep.jobs, [{ id: job.id, state: 'interrupted' }]);
     const done = await finished;
-    assert.equal(done.job.attempts, 2, 'the interrupted attempt counts');
+    assert.equal(done.job.attempts, 1, 'the interrupted attempt was refunded');
+    assert.equal(done.job.interruptions, 1, 'and counted as an interruption');
 
     // The zombie wakes up: its handler's result must not overwrite the newer attempt.
     stuck.open();
@@ -79,35 +92,70 @@ describe('consumers and the sweep', () => {
         (await pool.query(`SELECT state, result, attempts FROM "${schema}".jobs WHERE id = $1`, [job.id]))
           .rows[0],
     );
-    assert.deepEqual(stored, { state: 'succeeded', result: 'from the rescuer', attempts: 2 });
+    assert.deepEqual(stored, { state: 'succeeded', result: 'from the rescuer', attempts: 1 });
     assert.deepEqual(await consumerIds(schema), [], 'both deregistered on stop');
   });
 
-  it('fails a job whose consumer died on its last attempt, instead of interrupting it again', async () => {
-    const schema = freshSchema('sweepfail');
+  // sweepOneHeldJob has a zombie claim one job (maxAttempts 1) and die, then a sweeper with
+  // `maxInterruptions` take it back after watching for consumerTimeoutMs; returns the stored job.
+  async function sweepOneHeldJob(prefix: string, maxInterruptions?: number) {
+    const schema = freshSchema(prefix);
     const start = new Date('2026-01-01T00:00:00Z');
     const stuck = gate();
+    const zombieClock = new SimulatedClock(start);
     const zombie = testRuntime({
       schema,
-      clock: new SimulatedClock(start),
+      clock: zombieClock,
       ...timing,
+      // Deaf and frozen, as a dead process is: it must not claim the job back once it is taken.
+      listen: false,
+      pollIntervalMs: 500,
       tasks: { work: () => stuck.opened },
     });
-    await zombie.start();
-    const running = nextEvent<TransitionEvent>(zombie.events, 'job:running');
-    const job = await zombie.enqueue('work', {}, { maxAttempts: 1 });
-    await running;
     const clock = new SimulatedClock(new Date(start.getTime() + 3_500));
-    const sweeper = testRuntime({ schema, clock, ...timing, tasks: { other: () => undefined } });
-    await sweeper.start();
-    const swept = nextEvent<SweptEvent>(sweeper.events, 'runtime:swept');
-    clock.advance(1_000);
-    assert.deepEqual((await swept).jobs, [{ id: job.id, state: 'failed' }]);
-    const stored = await sweeper.getJob(job.id);
+    const sweeper = testRuntime({
+      schema,
+      clock,
+      ...timing,
+      maxInterruptions,
+      tasks: { other: () => undefined },
+    });
+    try {
+      await zombie.start();
+      const running = nextEvent<TransitionEvent>(zombie.events, 'job:running');
+      const job = await zombie.enqueue('work', {}, { maxAttempts: 1 });
+      zombieClock.advance(500);
+      await running;
+      await sweeper.start();
+      await heartbeats(sweeper, clock, 2);
+      const swept = nextEvent<SweptEvent>(sweeper.events, 'runtime:swept');
+      clock.advance(1_000);
+      const { jobs } = await swept;
+      return { jobs, stored: await sweeper.getJob(job.id) };
+    } finally {
+      stuck.open();
+      await sweeper.stop();
+      await zombie.stop();
+    }
+  }
+
+  it("takes back a dead consumer's job with its attempt refunded, even on the last attempt: the handler may never have run", async () => {
+    const { jobs, stored } = await sweepOneHeldJob('sweepkeep');
+    assert.deepEqual(jobs, [{ id: stored?.id, state: 'interrupted' }]);
+    assert.equal(stored?.attempts, 0);
+    assert.equal(stored?.interruptions, 1);
+    assert.match(
+      stored?.lastError ?? '',
+      /stopped heartbeating while holding this job \(interruption 1 of at most 5\)/,
+    );
+  });
+
+  it('fails a job at its maxInterruptions-th interruption: a job that kills its worker every time stops', async () => {
+    const { jobs, stored } = await sweepOneHeldJob('sweepfail', 1);
+    assert.deepEqual(jobs, [{ id: stored?.id, state: 'failed' }]);
+    assert.equal(stored?.attempts, 1);
+    assert.equal(stored?.interruptions, 1);
     assert.match(stored?.lastError ?? '', /stopped heartbeating/);
-    stuck.open();
-    await sweeper.stop();
-    await zombie.stop();
   });
 });
 

@@ -44,7 +44,13 @@ describe('inspection', () => {
         context: { jobId: string; attempts: number };
       };
       assert.equal(snapshot.value, state);
-      assert.deepEqual(snapshot.context, { jobId: job?.id, attempts: 1, maxAttempts: 25 });
+      assert.deepEqual(snapshot.context, {
+        jobId: job?.id,
+        attempts: 1,
+        maxAttempts: 25,
+        interruptions: 0,
+        maxInterruptions: 5,
+      });
     }
   });
 });

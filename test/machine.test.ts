@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createActor } from 'xstate';
-import { JOB_STATES, type JobEventType, type JobState, jobMachine } from '../machines/job.js';
+import { createActor, transition } from 'xstate';
+import {
+  DEFAULT_MAX_INTERRUPTIONS,
+  JOB_STATES,
+  type JobEventType,
+  type JobState,
+  jobMachine,
+} from '../machines/job.js';
 import { InvalidTransitionError } from '../src/errors.js';
 import { jobActorLogic } from '../src/job-actors.js';
 import { planTransition, sourcesOf, targetOf, tryTransition } from '../src/transitions.js';
@@ -112,7 +118,13 @@ describe('job machine', () => {
       for (const event of EVENTS) {
         for (let maxAttempts = 1; maxAttempts <= 3; maxAttempts++) {
           for (let attempts = 0; attempts <= maxAttempts; attempts++) {
-            const context = { jobId: `j${compared}`, attempts, maxAttempts };
+            const context = {
+              jobId: `j${compared}`,
+              attempts,
+              maxAttempts,
+              interruptions: 0,
+              maxInterruptions: DEFAULT_MAX_INTERRUPTIONS,
+            };
             const machine = createActor(jobMachine, {
               snapshot: jobMachine.resolveState({ value: state, context }),
               input: { jobId: context.jobId, maxAttempts },
@@ -135,7 +147,9 @@ describe('job machine', () => {
                 });
             }
             // The job actor's logic moves as the machine actor did.
-            const actor = createActor(jobActorLogic(job)).start();
+            const actor = createActor(
+              jobActorLogic({ ...job, interruptions: 0 }, DEFAULT_MAX_INTERRUPTIONS),
+            ).start();
             actor.send({ type: event });
             assert.equal(actor.getSnapshot().value, refused ? state : after.value);
             assert.equal(actor.getSnapshot().context.attempts, refused ? attempts : after.context.attempts);
@@ -145,6 +159,22 @@ describe('job machine', () => {
       }
     }
     assert.equal(compared, JOB_STATES.length * EVENTS.length * 9);
+  });
+
+  it('refunds the attempt on INTERRUPT and counts the interruption; refuses the last interruption allowed', () => {
+    const running = (interruptions: number) =>
+      jobMachine.resolveState({
+        value: 'running',
+        context: { jobId: '9', attempts: 1, maxAttempts: 1, interruptions, maxInterruptions: 3 },
+      });
+    const [interrupted] = transition(jobMachine, running(1), { type: 'INTERRUPT' });
+    assert.equal(interrupted.value, 'interrupted');
+    assert.equal(interrupted.context.attempts, 0, 'a job that never ran its handler keeps its attempt');
+    assert.equal(interrupted.context.interruptions, 2);
+    // The third interruption of three: the machine refuses INTERRUPT, and the sweep sends FAIL.
+    const last = running(2);
+    assert.equal(last.can({ type: 'INTERRUPT' }), false);
+    assert.equal(last.can({ type: 'FAIL' }), true);
   });
 
   it('derives the claim from the machine: claimable states and target', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SimulatedClock, type TransitionEvent, ValidationError } from '../src/index.js';
+import { RuntimeStateError, SimulatedClock, type TransitionEvent, ValidationError } from '../src/index.js';
 import { freshSchema, nextEvent, testRuntime } from './helpers.js';
 
 const transitionEvents = ['job:transition', 'job:not_started', 'job:running', 'job:succeeded', 'job:failed'];
@@ -111,7 +111,7 @@ describe('runtime.subscribe', () => {
     await producer.stop();
     assert.deepEqual(await pending, { value: undefined, done: true });
     assert.equal(listening(producer.events), 0, 'stop() ended the subscription');
-    assert.deepEqual(await producer.subscribe().next(), { value: undefined, done: true }, 'done at once');
+    assert.throws(() => producer.subscribe(), RuntimeStateError, 'refused once stopped');
   });
 
   it('rejects filters that could never match', () => {
