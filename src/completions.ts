@@ -41,8 +41,8 @@ const RETRY_MAX_MS = 5_000;
  */
 export class CompletionWriter {
   private pending: PendingOutcome[] = [];
-  /** writing holds the batches taken from pending whose write has not settled. */
-  private readonly writing = new Set<PendingOutcome[]>();
+  /** writing holds the outcomes taken from pending for a write, until each is settled. */
+  private readonly writing = new Set<PendingOutcome>();
   private flushing: Promise<void> | null = null;
   private failures = 0;
   private abandoned = false;
@@ -92,15 +92,13 @@ export class CompletionWriter {
 
   /** size is how many outcomes wait to be written, the batch being written included. */
   get size(): number {
-    let size = this.pending.length;
-    for (const batch of this.writing) size += batch.length;
-    return size;
+    return this.pending.length + this.writing.size;
   }
 
   /** pendingIds lists the jobs whose outcome waits to be written: their jobs are still held. */
   pendingIds(): string[] {
     const ids = this.pending.map((p) => p.outcome.jobId);
-    for (const batch of this.writing) for (const p of batch) ids.push(p.outcome.jobId);
+    for (const p of this.writing) ids.push(p.outcome.jobId);
     return ids;
   }
 
@@ -110,12 +108,8 @@ export class CompletionWriter {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, BATCH_LIMIT);
-        this.writing.add(batch);
-        try {
-          await this.flushBatch(batch);
-        } finally {
-          this.writing.delete(batch);
-        }
+        for (const p of batch) this.writing.add(p);
+        await this.flushBatch(batch);
       }
     } finally {
       this.flushing = null;
@@ -137,7 +131,7 @@ export class CompletionWriter {
         );
         this.database.reached();
         this.failures = 0;
-        for (const p of batch) p.settle(!refused.has(p.outcome.jobId), at, p.outcome);
+        for (const p of batch) this.settle(p, !refused.has(p.outcome.jobId), at);
         return;
       } catch (error) {
         if (classifyDatabaseError(error) === 'refused') {
@@ -183,10 +177,13 @@ export class CompletionWriter {
     if (!failure) {
       // Even the failure was refused, or the machine allows none: the job stays held, and the next
       // reconciliation of what this runtime holds gives it back.
-      refused.settle(false, this.now(), refused.outcome);
+      this.settle(refused, false, this.now());
       return;
     }
-    await this.flushBatch([{ outcome: failure, settle: refused.settle, replaces: refused.outcome }]);
+    const replacement = { outcome: failure, settle: refused.settle, replaces: refused.outcome };
+    this.writing.delete(refused);
+    this.writing.add(replacement);
+    await this.flushBatch([replacement]);
   }
 
   private settleAbandoned(batch: readonly PendingOutcome[]): void {
@@ -195,7 +192,13 @@ export class CompletionWriter {
       { outcomes: batch.length, jobIds: batch.map((p) => p.outcome.jobId).slice(0, 20) },
       'outcomes abandoned unwritten: their jobs stay held until other runtimes take them back',
     );
-    for (const p of batch) p.settle(false, at, p.outcome);
+    for (const p of batch) this.settle(p, false, at);
+  }
+
+  // settle ends an outcome's wait: it no longer counts as pending once its owner hears of it.
+  private settle(p: PendingOutcome, written: boolean, at: Date): void {
+    this.writing.delete(p);
+    p.settle(written, at, p.outcome);
   }
 }
 
