@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { databaseUrl, freshSchema, testRuntime } from './helpers.js';
+import { databaseUrl, freshSchema, testRuntime, withPool } from './helpers.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const TASKS = new URL('./fixtures/tasks.js', import.meta.url).pathname;
@@ -22,6 +23,25 @@ async function cli(args: string[]): Promise<{ code: number | null; stdout: strin
   });
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+// stderrMatches resolves once `child` has written something matching `pattern` on stderr, and
+// rejects if it exits first.
+function stderrMatches(child: ChildProcessWithoutNullStreams, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk;
+      if (!pattern.test(seen)) return;
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      resolve();
+    };
+    const onExit = (code: number | null) =>
+      reject(new Error(`the worker exited (${code}) before writing ${pattern}:\n${seen}`));
+    child.stderr.on('data', onData);
+    child.once('exit', onExit);
+  });
 }
 
 describe('the jobchart command line', () => {
@@ -76,5 +96,33 @@ describe('the jobchart command line', () => {
     const noModule = await cli(['worker']);
     assert.equal(noModule.code, 2);
     assert.equal((await cli(['help'])).code, 0);
+  });
+
+  it('keeps a worker running when every connection of its is cut, and exits 0 only on a signal', async () => {
+    const schema = freshSchema('clicut');
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
+    // The worker's own connections carry a name of their own, so that only they are cut.
+    const application = `jc_cut_${randomBytes(4).toString('hex')}`;
+    const url = new URL(databaseUrl());
+    url.searchParams.set('application_name', application);
+    const worker = spawn(process.execPath, [CLI, 'worker', TASKS, '--schema', schema], {
+      env: { ...process.env, DATABASE_URL: url.toString(), JOBCHART_LOG_LEVEL: 'info' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const exited = once(worker, 'exit') as Promise<[number | null]>;
+    try {
+      await stderrMatches(worker, /runtime started/);
+      const cut = await withPool((pool) =>
+        pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+          application,
+        ]),
+      );
+      assert.ok((cut.rowCount ?? 0) > 0, 'the worker had connections to cut');
+      await stderrMatches(worker, /database reachable again/);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    assert.equal(code, 0, 'a worker stopped by a signal exits 0');
   });
 });

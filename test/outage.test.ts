@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
@@ -93,4 +95,57 @@ describe('database outages', () => {
       await rm(server.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('keeps a CLI worker alive while its PostgreSQL is stopped, resumes when it returns, and exits 0 on SIGTERM', async () => {
+    const server = await startEmbedded(resolve(tmpdir(), `jobchart-cli-outage-${process.pid}-${Date.now()}`));
+    const schema = freshSchema('clioutage');
+    const cli = new URL('../src/cli.js', import.meta.url).pathname;
+    const tasks = new URL('./fixtures/tasks.js', import.meta.url).pathname;
+    const worker = spawn(
+      process.execPath,
+      [cli, 'worker', tasks, '--schema', schema, '--poll-interval-ms', '100'],
+      {
+        env: { ...process.env, DATABASE_URL: server.url, JOBCHART_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let log = '';
+    worker.stderr.on('data', (chunk) => {
+      log += chunk;
+    });
+    const exited = once(worker, 'exit') as Promise<[number | null]>;
+    try {
+      await logged(worker, () => log, /runtime started/);
+      await server.stop();
+      // Claims fail every 100 ms while the server is gone: three of them prove the worker outlived
+      // its sockets (without a handle of its own, Node exited about 0.3 s after they closed).
+      await logged(worker, () => log, /(claim failed; will retry[\s\S]*){3}/);
+      assert.match(log, /database unreachable/);
+      await server.start();
+      await logged(worker, () => log, /database reachable again/);
+    } finally {
+      worker.kill('SIGTERM');
+      const [code] = await exited;
+      await server.stop();
+      await rm(server.dataDir, { recursive: true, force: true });
+      assert.equal(code, 0, `a worker stopped by SIGTERM exits 0:\n${log.slice(-2000)}`);
+    }
+  });
 });
+
+// logged resolves once the worker's log so far matches `pattern`, and rejects if the worker exits first.
+function logged(worker: ChildProcess, log: () => string, pattern: RegExp): Promise<void> {
+  return new Promise((done, fail) => {
+    const check = () => {
+      if (!pattern.test(log())) return;
+      worker.stderr?.off('data', check);
+      worker.off('exit', exitedFirst);
+      done();
+    };
+    const exitedFirst = (code: number | null) =>
+      fail(new Error(`the worker exited (${code}) before logging ${pattern}:\n${log().slice(-2000)}`));
+    worker.stderr?.on('data', check);
+    worker.once('exit', exitedFirst);
+    check();
+  });
+}
