@@ -15,11 +15,17 @@ export interface InsertedJobs {
   replaced: { job: Job; from: JobState }[];
 }
 
-/** KeyedInsertContext is what a keyed insert needs beyond the rows. */
-export interface KeyedInsertContext {
+/**
+ * KeyedInsertContext is what a keyed insert needs beyond the rows, with the runtime's pool for a
+ * transaction of its own: `pool` itself, or `connect`, a function checking a client out of it. Give
+ * the pool: a client checked out by `connect` is listened to only once its promise has resolved, and
+ * a backend terminated right after its startup crashes the process meanwhile (see withClient).
+ */
+export type KeyedInsertContext = KeyedInsertBase &
+  ({ pool: Pick<pg.Pool, 'connect'>; connect?: never } | { connect(): Promise<pg.PoolClient>; pool?: never });
+
+interface KeyedInsertBase {
   storage: Storage;
-  /** connect checks a client out of the runtime's pool, for a transaction of its own. */
-  connect(): Promise<pg.PoolClient>;
   createdBy: string;
   now: Date;
   /** client is the caller's own client: its transaction is used, and no other is opened. */
@@ -60,7 +66,7 @@ async function inTransaction<T>(
   work: (client: Queryable) => Promise<T>,
 ): Promise<T> {
   if (context.client) return work(context.client);
-  return withClient(context.connect, async (client) => {
+  return withClient(context.pool ?? context.connect, async (client) => {
     try {
       await client.query('BEGIN');
       const result = await work(client);

@@ -47,7 +47,8 @@ export async function migrate(
   const ident = quoteIdent(schema);
   const applied: number[] = [];
   await withClient(
-    () => pool.connect(),
+    // The pool itself, not () => pool.connect(): see withClient.
+    pool,
     async (client) => {
       await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`jobchart:${schema}`]);
       try {

@@ -328,7 +328,7 @@ export class Runtime {
     await this.ready(field ? 'enqueueMany' : 'enqueue');
     const { jobs, created, replaced } = await insertJobs(rows, {
       storage: this.storage,
-      connect: () => this.pool.connect(),
+      pool: this.pool,
       createdBy: this.consumerId,
       now,
       client,

@@ -256,7 +256,8 @@ export class Schedules {
     // The pass's time is read once it holds a client: waiting for one must not make it stale.
     let passedAt = this.deps.clock.now();
     await withClient(
-      () => this.deps.pool.connect(),
+      // The pool itself, not () => pool.connect(): see withClient.
+      this.deps.pool,
       async (client) => {
         passedAt = this.deps.clock.now();
         try {

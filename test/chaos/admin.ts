@@ -31,9 +31,17 @@ export interface JobFacts {
   states: Record<string, number>;
   attemptsHistogram: Record<string, number>;
   maxAttempts: number;
+  /**
+   * interruptionsHistogram counts jobs by their `interruptions` counter: the times a job was taken
+   * back from a consumer that stopped heartbeating, each of which refunded the attempt it held.
+   */
+  interruptionsHistogram: Record<string, number>;
+  maxInterruptions: number;
   failedErrors: { lastError: string; jobs: number }[];
   /** attemptsById maps each job to its attempts counter, to compare with the runs the logs show. */
   attemptsById: Map<string, number>;
+  /** interruptionsById maps each job to its interruptions counter (the refunded attempts). */
+  interruptionsById: Map<string, number>;
   /** stateById maps each job to its state. */
   stateById: Map<string, string>;
 }
@@ -132,10 +140,10 @@ export class Admin {
     return rows[0]?.n ?? 0;
   }
 
-  /** facts reads every job's state and attempts once a run is over. */
+  /** facts reads every job's state, attempts and interruptions once a run is over. */
   async facts(schema: string): Promise<JobFacts> {
-    const { rows } = await this.query<{ id: string; state: string; attempts: number }>(
-      `SELECT id::text, state, attempts FROM "${schema}".jobs`,
+    const { rows } = await this.query<{ id: string; state: string; attempts: number; interruptions: number }>(
+      `SELECT id::text, state, attempts, interruptions FROM "${schema}".jobs`,
     );
     const failed = await this.query<{ lastError: string; jobs: number }>(
       `SELECT coalesce(last_error, '(none)') AS "lastError", count(*)::int AS jobs
@@ -145,15 +153,22 @@ export class Admin {
       states: {},
       attemptsHistogram: {},
       maxAttempts: 0,
+      interruptionsHistogram: {},
+      maxInterruptions: 0,
       failedErrors: failed.rows,
       attemptsById: new Map(),
+      interruptionsById: new Map(),
       stateById: new Map(),
     };
     for (const row of rows) {
       facts.states[row.state] = (facts.states[row.state] ?? 0) + 1;
       facts.attemptsHistogram[row.attempts] = (facts.attemptsHistogram[row.attempts] ?? 0) + 1;
       facts.maxAttempts = Math.max(facts.maxAttempts, row.attempts);
+      facts.interruptionsHistogram[row.interruptions] =
+        (facts.interruptionsHistogram[row.interruptions] ?? 0) + 1;
+      facts.maxInterruptions = Math.max(facts.maxInterruptions, row.interruptions);
       facts.attemptsById.set(row.id, row.attempts);
+      facts.interruptionsById.set(row.id, row.interruptions);
       facts.stateById.set(row.id, row.state);
     }
     return facts;

@@ -1,7 +1,8 @@
 /**
  * What the work logs say about a run, set against its faults and the database's final word: which
  * jobs ran more than once and why, whether two runs of a job overlapped, whether every run spent an
- * attempt, and, for each kill, how long the victim's interrupted jobs waited for another worker.
+ * attempt or had it refunded by an interruption, and, for each kill, how long the victim's
+ * interrupted jobs waited for another worker.
  */
 import type { JobFacts } from './admin.js';
 import { FAULT_WINDOW_AFTER_MS, FAULT_WINDOW_BEFORE_MS } from './options.js';
@@ -42,20 +43,55 @@ export interface RerunAnalysis {
   jobsNeverStarted: number;
   jobsRunMoreThanOnce: number;
   extraRuns: number;
-  /** interrupted: the earlier run never ended (its process died, or the runtime aborted it): expected. */
-  interrupted: { runs: number; processDied: number; aborted: number; abortReasons: Record<string, number> };
+  /**
+   * interrupted: the earlier run never ended (its process died, or the runtime aborted it): expected.
+   * byInterruption counts those whose re-run had the attempt refunded by an interruption.
+   */
+  interrupted: {
+    runs: number;
+    processDied: number;
+    aborted: number;
+    abortReasons: Record<string, number>;
+    byInterruption: number;
+  };
   /**
    * outcomeLost: the earlier run ended normally and the job ran again anyway. Legitimate only when a
    * fault hit between the handler's end and its outcome's write, so it is split by whether the end
    * fell in a fault's window; far from every fault it is a duplicate the runtime caused by itself.
+   * byInterruption counts those whose re-run had the attempt refunded by an interruption (the
+   * process died before writing the outcome, and the sweep took the job back).
    */
-  outcomeLost: { runs: number; nearFault: number; farFromFault: number; examples: RerunExample[] };
+  outcomeLost: {
+    runs: number;
+    nearFault: number;
+    farFromFault: number;
+    byInterruption: number;
+    examples: RerunExample[];
+  };
   /** concurrent: a run started while an earlier run of the same job was still going (two holders at once). */
   concurrent: { runs: number; examples: RerunExample[] };
-  /** attemptNotSpent: a re-run whose attempt number was not above the earlier run's (an attempt refunded or lost). */
-  attemptNotSpent: { runs: number; examples: RerunExample[] };
-  /** runsBeyondAttempts: jobs whose logged runs outnumber their final attempts counter. */
+  /**
+   * attemptNotSpent: a re-run whose attempt number was not above the earlier run's: its attempt was
+   * refunded. byInterruption counts those the job's interruptions account for (each refunds one
+   * attempt); the examples show only the others, refunds nothing in the database explains.
+   */
+  attemptNotSpent: { runs: number; byInterruption: number; examples: RerunExample[] };
+  /**
+   * runsBeyondAttempts: jobs whose logged runs outnumber their final attempts plus interruptions
+   * counters. An interruption refunds the attempt of a job taken back from a dead consumer, so that
+   * job may run again with the same attempt number; a RELEASE refunds one too, but of a job whose
+   * handler never started, so it adds no run.
+   */
   runsBeyondAttempts: number;
+  /** interruptions sums up the jobs' interruptions counters. */
+  interruptions: {
+    /** jobs is how many jobs were interrupted at least once; total sums their counters. */
+    jobs: number;
+    total: number;
+    max: number;
+    /** rerunsExplained is how many re-runs an interruption accounts for (the sum of the byInterruption counts). */
+    rerunsExplained: number;
+  };
   /** succeededWithoutEnd: jobs succeeded in the database though no run of theirs ended in the logs. */
   succeededWithoutEnd: number;
   malformedLines: number;
@@ -100,30 +136,50 @@ export function analyzeReruns(
     jobsNeverStarted: 0,
     jobsRunMoreThanOnce: 0,
     extraRuns: 0,
-    interrupted: { runs: 0, processDied: 0, aborted: 0, abortReasons: {} },
-    outcomeLost: { runs: 0, nearFault: 0, farFromFault: 0, examples: [] },
+    interrupted: { runs: 0, processDied: 0, aborted: 0, abortReasons: {}, byInterruption: 0 },
+    outcomeLost: { runs: 0, nearFault: 0, farFromFault: 0, byInterruption: 0, examples: [] },
     concurrent: { runs: 0, examples: [] },
-    attemptNotSpent: { runs: 0, examples: [] },
+    attemptNotSpent: { runs: 0, byInterruption: 0, examples: [] },
     runsBeyondAttempts: 0,
+    interruptions: { jobs: 0, total: 0, max: 0, rerunsExplained: 0 },
     succeededWithoutEnd: 0,
     malformedLines,
   };
+  const interruptionsOf = (id: string) => facts.interruptionsById.get(id) ?? 0;
   for (const [id, state] of facts.stateById) {
     const list = runs.get(id);
+    const interruptions = interruptionsOf(id);
     if (!list) a.jobsNeverStarted++;
     if (state === 'succeeded' && !list?.some((r) => r.endedAt !== undefined)) a.succeededWithoutEnd++;
-    if (list && list.length > (facts.attemptsById.get(id) ?? 0)) a.runsBeyondAttempts++;
+    if (list && list.length > (facts.attemptsById.get(id) ?? 0) + interruptions) a.runsBeyondAttempts++;
+    if (interruptions > 0) a.interruptions.jobs++;
+    a.interruptions.total += interruptions;
+    a.interruptions.max = Math.max(a.interruptions.max, interruptions);
   }
   for (const [jobId, list] of runs) {
     if (list.length < 2) continue;
     a.jobsRunMoreThanOnce++;
     a.extraRuns += list.length - 1;
+    // refunds left: each interruption refunded one attempt, so it accounts for one re-run that
+    // kept the earlier run's attempt number (one taken back before its handler started, none).
+    let refunds = interruptionsOf(jobId);
     for (let i = 0; i + 1 < list.length; i++) {
       const prev = list[i] as Run;
       const next = list[i + 1] as Run;
       const example = { jobId, first: show(prev), next: show(next) };
+      let byInterruption = false;
+      if (next.attempt <= prev.attempt) {
+        a.attemptNotSpent.runs++;
+        if (refunds > 0) {
+          refunds--;
+          byInterruption = true;
+          a.attemptNotSpent.byInterruption++;
+          a.interruptions.rerunsExplained++;
+        } else if (a.attemptNotSpent.examples.length < MAX_EXAMPLES) a.attemptNotSpent.examples.push(example);
+      }
       if (prev.endedAt === undefined) {
         a.interrupted.runs++;
+        if (byInterruption) a.interrupted.byInterruption++;
         if (prev.abortedAt === undefined) a.interrupted.processDied++;
         else {
           a.interrupted.aborted++;
@@ -132,6 +188,7 @@ export function analyzeReruns(
         }
       } else {
         a.outcomeLost.runs++;
+        if (byInterruption) a.outcomeLost.byInterruption++;
         if (nearFault(prev.endedAt)) a.outcomeLost.nearFault++;
         else {
           a.outcomeLost.farFromFault++;
@@ -143,10 +200,6 @@ export function analyzeReruns(
       if (next.startedAt < prevUntil) {
         a.concurrent.runs++;
         if (a.concurrent.examples.length < MAX_EXAMPLES) a.concurrent.examples.push(example);
-      }
-      if (next.attempt <= prev.attempt) {
-        a.attemptNotSpent.runs++;
-        if (a.attemptNotSpent.examples.length < MAX_EXAMPLES) a.attemptNotSpent.examples.push(example);
       }
     }
   }

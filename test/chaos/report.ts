@@ -45,7 +45,9 @@ export function problemsOf(run: RunResult): string[] {
     problems.push(`${r.outcomeLost.farFromFault} duplicate runs far from any fault`);
   if (r?.concurrent.runs) problems.push(`${r.concurrent.runs} runs overlapping an earlier run of the job`);
   if (r?.runsBeyondAttempts)
-    problems.push(`${r.runsBeyondAttempts} jobs ran more times than their attempts say`);
+    problems.push(`${r.runsBeyondAttempts} jobs ran more times than their attempts and interruptions say`);
+  const failed = run.facts?.states.failed ?? 0;
+  if (failed > 0) problems.push(`${failed} jobs failed`);
   if (r?.jobsNeverStarted && !run.lost) problems.push(`${r.jobsNeverStarted} jobs finished without running`);
   if (r?.succeededWithoutEnd)
     problems.push(`${r.succeededWithoutEnd} jobs succeeded though no run of theirs ended`);
@@ -69,22 +71,25 @@ export function renderMarkdown(report: ChaosReport): string {
       `consumer timeout ${s(w.consumerTimeoutMs)}, handler ${report.options.workMs} ms; a fresh schema on a private server.`,
     `A re-run is *interrupted* when the earlier run never ended (expected), *outcome lost* when it ended and the job ran again: ` +
       `allowed only when the end fell in a fault's window (1 s before it to 5 s after it), a bug far from any fault. ` +
+      `A job taken back from a dead consumer is *interrupted*: its attempt is refunded and its interruptions counter raised, so it may run again with the same attempt number; ` +
+      `*by interruption* counts the re-runs that interruptions account for, and a job may run at most attempts + interruptions times. ` +
       `*Stuck*: not finished ${s(STUCK_AFTER_MS)} after the last fault. *Lost*: not succeeded when the run stopped waiting.`,
     '',
   ];
   if (report.error) out.push(`**Harness failure:** ${report.error}`, '');
   out.push(
-    '| run | jobs | lost | stuck | re-runs interrupted | outcome lost (in window / far) | overlapping | recovery | unexpected exits | runtime:error | max attempts | failed | verdict |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| run | jobs | lost | stuck | re-runs interrupted | outcome lost (in window / far) | re-runs by interruption | overlapping | recovery | unexpected exits | runtime:error | max attempts | max interruptions | failed | verdict |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   );
   for (const run of report.runs) {
     const r = run.reruns;
     const problems = problemsOf(run);
     out.push(
       `| ${run.scenario} #${run.repetition} | ${run.jobs} | ${na(run.lost)} | ${run.stuckJobs} | ${na(r?.interrupted.runs)} | ` +
-        `${r ? `${r.outcomeLost.nearFault} / ${r.outcomeLost.farFromFault}` : '–'} | ${na(r?.concurrent.runs)} | ` +
-        `${run.recoveryMs === null ? 'never' : s(run.recoveryMs)} | ${run.unexpectedExits} | ${sum(run.runtimeErrors)} | ` +
-        `${na(run.facts?.maxAttempts)} | ${run.facts?.states.failed ?? 0} | ${problems.length === 0 ? 'pass' : `**${problems.join('; ')}**`} |`,
+        `${r ? `${r.outcomeLost.nearFault} / ${r.outcomeLost.farFromFault}` : '–'} | ${r ? `${r.interruptions.rerunsExplained} of ${r.extraRuns}` : '–'} | ` +
+        `${na(r?.concurrent.runs)} | ${run.recoveryMs === null ? 'never' : s(run.recoveryMs)} | ${run.unexpectedExits} | ${sum(run.runtimeErrors)} | ` +
+        `${na(run.facts?.maxAttempts)} | ${na(run.facts?.maxInterruptions)} | ${run.facts?.states.failed ?? 0} | ` +
+        `${problems.length === 0 ? 'pass' : `**${problems.join('; ')}**`} |`,
     );
   }
   for (const run of report.runs) out.push('', ...renderRun(run));
@@ -130,22 +135,25 @@ function renderRun(run: RunResult): string[] {
   if (r) {
     out.push(
       `- Runs: ${r.jobsStarted} jobs started, ${r.jobsRunMoreThanOnce} ran more than once (${r.extraRuns} extra runs); ${r.jobsNeverStarted} never started.`,
-      `- Re-runs after an interrupted run: ${r.interrupted.runs} (${r.interrupted.processDied} whose process died mid-run, ${r.interrupted.aborted} aborted by the runtime${r.interrupted.aborted ? `: ${counts(r.interrupted.abortReasons)}` : ''}).`,
-      `- Re-runs after a run that finished (outcome lost): ${r.outcomeLost.runs}, ${r.outcomeLost.nearFault} ended within a fault's window, ${r.outcomeLost.farFromFault} far from any fault.`,
+      `- Re-runs after an interrupted run: ${r.interrupted.runs} (${r.interrupted.processDied} whose process died mid-run, ${r.interrupted.aborted} aborted by the runtime${r.interrupted.aborted ? `: ${counts(r.interrupted.abortReasons)}` : ''}); ${r.interrupted.byInterruption} of them with the attempt an interruption refunded.`,
+      `- Re-runs after a run that finished (outcome lost): ${r.outcomeLost.runs}, ${r.outcomeLost.nearFault} ended within a fault's window, ${r.outcomeLost.farFromFault} far from any fault; ${r.outcomeLost.byInterruption} of them with the attempt an interruption refunded.`,
+      `- Interruptions: ${r.interruptions.total} in ${r.interruptions.jobs} jobs (max ${r.interruptions.max} for one job); they account for ${r.interruptions.rerunsExplained} of the ${r.extraRuns} re-runs.`,
       `- Runs that began while an earlier run of the same job was still going: ${r.concurrent.runs}.`,
-      `- Re-runs that did not spend an attempt: ${r.attemptNotSpent.runs}; jobs that ran more times than their attempts counter: ${r.runsBeyondAttempts}; succeeded without a logged end: ${r.succeededWithoutEnd}.`,
+      `- Re-runs that did not spend an attempt: ${r.attemptNotSpent.runs} (${r.attemptNotSpent.byInterruption} refunded by an interruption, ${r.attemptNotSpent.runs - r.attemptNotSpent.byInterruption} unexplained); ` +
+        `jobs that ran more times than their attempts and interruptions counters: ${r.runsBeyondAttempts}; succeeded without a logged end: ${r.succeededWithoutEnd}.`,
     );
     for (const [label, examples] of [
       ['far-from-fault duplicate', r.outcomeLost.examples],
       ['overlapping run', r.concurrent.examples],
-      ['attempt not spent', r.attemptNotSpent.examples],
+      ['attempt not spent, no interruption', r.attemptNotSpent.examples],
     ] as const)
       for (const e of examples) out.push(`  - ${label}: job ${e.jobId}: ${e.first}, then ${e.next}`);
     if (r.malformedLines) out.push(`- ${r.malformedLines} unreadable work-log lines.`);
   }
   if (run.facts) {
     out.push(
-      `- Attempts: max ${run.facts.maxAttempts}; jobs by attempts ${counts(run.facts.attemptsHistogram)}.`,
+      `- Attempts: max ${run.facts.maxAttempts}; jobs by attempts ${counts(run.facts.attemptsHistogram)}. ` +
+        `Interruptions: max ${run.facts.maxInterruptions}; jobs by interruptions ${counts(run.facts.interruptionsHistogram)}. Failed: ${run.facts.states.failed ?? 0}.`,
     );
     for (const e of run.facts.failedErrors) out.push(`  - failed (${e.jobs}): ${oneLine(e.lastError)}`);
   }

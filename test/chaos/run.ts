@@ -92,7 +92,7 @@ export interface RunResult {
   lost: number | null;
   /** notSucceeded is how many jobs had not succeeded at the end, even in a run cut short. */
   notSucceeded: number | null;
-  facts: Omit<JobFacts, 'attemptsById' | 'stateById'> | null;
+  facts: Omit<JobFacts, 'attemptsById' | 'interruptionsById' | 'stateById'> | null;
   reruns: RerunAnalysis | null;
   kills: KillRecovery[];
   workers: WorkerRecord[];
@@ -306,7 +306,7 @@ async function measure(
     const facts = await admin
       .retrying(() => admin.facts(schema), giveUp.signal)
       .finally(() => clearTimeout(timer));
-    const { attemptsById: _ids, stateById: _states, ...shown } = facts;
+    const { attemptsById: _ids, interruptionsById: _interrupted, stateById: _states, ...shown } = facts;
     result.facts = shown;
     result.notSucceeded = result.jobs - (facts.states.succeeded ?? 0);
     // A run cut short (deadline, Ctrl-C) stopped waiting early: its unfinished jobs are not lost.
