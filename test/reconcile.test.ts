@@ -31,7 +31,10 @@ describe('reconciling what a runtime holds', () => {
       tasks: { work: () => 'done' },
     });
     try {
+      // The claim start() sends must be over before the jobs exist, or it may take them itself.
+      const firstPoll = nextEvent(runtime.events, 'runtime:polled');
       await runtime.start();
+      await firstPoll;
       await runtime.enqueueMany([{ task: 'work' }, { task: 'work' }, { task: 'work' }]);
       pool.loseReplyOf(/claim_jobs_json/);
       const lost = nextEvent<RuntimeErrorEvent>(runtime.events, 'runtime:error', (e) => e.during === 'claim');
