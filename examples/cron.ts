@@ -2,7 +2,7 @@
  * Recurring jobs with jobchart: a cron schedule (every 5 seconds here, `*\/5 * * * * *`, so the
  * example is quick) and an everyMs schedule that counts from the end of its previous run. Two
  * runtimes run side by side, as two processes would, and each tick still runs exactly once.
- *   npm run build && node dist/examples/with-database.js node dist/examples/cron.js
+ *   npm run build && node dist/scripts/with-database.js node dist/examples/cron.js
  */
 import { pino } from 'pino';
 import { createRuntime, type Runtime } from '../src/index.js';

@@ -2,7 +2,7 @@
  * A token-bucket rate limit held in PostgreSQL: an SMTP relay that takes at most 3 messages at once
  * and 2 a second after that, shared by two runtimes. Jobs that find the bucket empty are put back
  * until a token is due, without spending an attempt. Per-customer buckets use a key function.
- *   npm run build && node dist/examples/with-database.js node dist/examples/rate-limit.js
+ *   npm run build && node dist/scripts/with-database.js node dist/examples/rate-limit.js
  */
 import { pino } from 'pino';
 import { createRuntime, defineTask, type Runtime } from '../src/index.js';

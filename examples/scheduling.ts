@@ -2,7 +2,7 @@
  * A tour of jobchart's scheduling features on a real database, in the order a service meets them:
  * keyed jobs and their modes, expiry, parked jobs, handler outcomes, progress, waiting for a job from
  * a producer, and the admin API. Run it with
- *   npm run build && node dist/examples/with-database.js node dist/examples/scheduling.js
+ *   npm run build && node dist/scripts/with-database.js node dist/examples/scheduling.js
  */
 import { pino } from 'pino';
 import { createRuntime, DuplicateJobError, type JobContext, rerunAfter } from '../src/index.js';

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import { type Backoff, backoffDelay } from '../src/backoff.js';
+import { type Backoff, backoffDelay } from './backoff.js';
 
 /** PolicyInput is what an onException policy is told about a failed attempt. */
 export interface PolicyInput {

@@ -10,9 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { JOB_STATES, type JobState } from '../machines/job.js';
-import { JobchartError } from './errors.js';
-import type { Job } from './job-row.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { createRuntime, type Runtime } from './api/runtime.js';
+import { JobchartError } from './core/errors.js';
+import type { Job } from './storage/job-row.js';
 
 const USAGE = `usage: jobchart <command> [options]
 

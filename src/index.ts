@@ -1,4 +1,14 @@
 // The public API of jobchart. Everything exported here is documented where it is defined.
+
+export {
+  type Backoff,
+  type BackoffFunction,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  type ExponentialBackoff,
+  type FixedBackoff,
+  type LinearBackoff,
+} from '../machines/backoff.js';
 export {
   DEFAULT_MAX_INTERRUPTIONS,
   JOB_STATES,
@@ -16,26 +26,21 @@ export {
   type PolicyMachine,
   policyMachine,
 } from '../machines/policy.js';
-export type { JobPage, ListJobsOptions } from './admin.js';
-export { RESULT_MAX_BYTES } from './attempt-outcomes.js';
+export type { JobPage, ListJobsOptions } from './api/admin.js';
+export { FINISHED_STATES, type WaitForOptions } from './api/job-waiter.js';
+export type { RuntimeOptions } from './api/options.js';
 export {
-  type Backoff,
-  type BackoffFunction,
-  backoffDelay,
-  DEFAULT_BACKOFF,
-  type ExponentialBackoff,
-  type FixedBackoff,
-  type LinearBackoff,
-} from './backoff.js';
-export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './clock.js';
-export type { DatabaseHealth } from './database-status.js';
-export {
-  type EnqueueOptions,
-  type EnqueueSpec,
-  KEY_MAX_LENGTH,
-  KEY_MODES,
-  type KeyMode,
-} from './enqueue.js';
+  createRuntime,
+  Runtime,
+  RuntimeCrashedError,
+  type RuntimeHealth,
+  type RuntimePhase,
+  type StartOptions,
+} from './api/runtime.js';
+export type { LastRun, Schedule, Schedules } from './api/schedules.js';
+export type { SubscribeOptions, TransitionSubscription } from './api/subscription.js';
+export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './core/clock.js';
+export type { DatabaseHealth } from './core/database-status.js';
 export {
   DuplicateJobError,
   InvalidResultError,
@@ -53,7 +58,19 @@ export {
   UnknownTaskError,
   ValidationError,
   WaitTimeoutError,
-} from './errors.js';
+} from './core/errors.js';
+export type { Logger } from './core/logger.js';
+export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './core/time-range.js';
+export { RESULT_MAX_BYTES } from './dispatch/attempt-outcomes.js';
+export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './dispatch/exceptions.js';
+export { type JobProgress, PROGRESS_WRITE_INTERVAL_MS } from './dispatch/progress.js';
+export {
+  type EnqueueOptions,
+  type EnqueueSpec,
+  KEY_MAX_LENGTH,
+  KEY_MODES,
+  type KeyMode,
+} from './jobs/enqueue.js';
 export type {
   ConnectionEvent,
   CrashEvent,
@@ -65,8 +82,7 @@ export type {
   ScheduleTickEvent,
   SweptEvent,
   TransitionEvent,
-} from './events.js';
-export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './exceptions.js';
+} from './jobs/events.js';
 export {
   cancel,
   fail,
@@ -75,23 +91,8 @@ export {
   remove,
   rerunAfter,
   rerunAt,
-} from './handler-outcomes.js';
-export type { AttemptError, Job } from './job-row.js';
-export { FINISHED_STATES, type WaitForOptions } from './job-waiter.js';
-export type { Logger } from './logger.js';
-export type { RuntimeOptions } from './options.js';
-export { type JobProgress, PROGRESS_WRITE_INTERVAL_MS } from './progress.js';
-export {
-  createRuntime,
-  Runtime,
-  RuntimeCrashedError,
-  type RuntimeHealth,
-  type RuntimePhase,
-  type StartOptions,
-} from './runtime.js';
-export type { CatchUp, Overlap, ScheduleOptions } from './schedule-spec.js';
-export type { LastRun, Schedule, Schedules } from './schedules.js';
-export type { Queryable } from './storage.js';
-export type { SubscribeOptions, TransitionSubscription } from './subscription.js';
-export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './tasks.js';
-export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './time-range.js';
+} from './jobs/handler-outcomes.js';
+export type { CatchUp, Overlap, ScheduleOptions } from './jobs/schedule-spec.js';
+export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './jobs/tasks.js';
+export type { AttemptError, Job } from './storage/job-row.js';
+export type { Queryable } from './storage/storage.js';

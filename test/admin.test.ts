@@ -9,7 +9,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { freshSchema, gate, nextEvent, testRuntime, withPool } from './helpers.js';
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const setState = (schema: string, id: string, state: string) =>
   withPool((pool) => pool.query(`UPDATE "${schema}".jobs SET state = $2 WHERE id = $1`, [id, state]));

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Storage } from '../src/storage.js';
-import { sourcesOf, targetOf } from '../src/transitions.js';
-import { freshSchema, testRuntime, withPool } from './helpers.js';
+import { sourcesOf, targetOf } from '../src/core/transitions.js';
+import { Storage } from '../src/storage/storage.js';
+import { freshSchema, testRuntime, withPool } from './support/helpers.js';
 
 describe('the claim as columns', () => {
   it('returns every job as stored, from whichever state it was taken, in claim order per state', async () => {

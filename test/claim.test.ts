@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PolledEvent, TransitionEvent } from '../src/index.js';
-import { countEvents, countRows, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countEvents, countRows, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 describe('claiming', () => {
   it('two runtimes (one prefetching) drain 2,000 jobs and every job runs exactly once', async () => {

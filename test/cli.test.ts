@@ -3,7 +3,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { databaseUrl, freshSchema, testRuntime, withPool } from './helpers.js';
+import { databaseUrl, freshSchema, testRuntime, withPool } from './support/helpers.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const TASKS = new URL('./fixtures/tasks.js', import.meta.url).pathname;

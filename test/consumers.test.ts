@@ -8,7 +8,7 @@ import {
   type SweptEvent,
   type TransitionEvent,
 } from '../src/index.js';
-import { freshSchema, gate, nextEvent, testRuntime, withPool } from './helpers.js';
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const consumerIds = (schema: string) =>
   withPool(async (pool) =>

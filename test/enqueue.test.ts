@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Runtime, UnknownTaskError, ValidationError } from '../src/index.js';
-import { countRows, freshSchema, testRuntime, withPool } from './helpers.js';
+import { countRows, freshSchema, testRuntime, withPool } from './support/helpers.js';
 
 describe('enqueue', () => {
   const schema = freshSchema('enqueue');

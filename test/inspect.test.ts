@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { fail } from '../src/index.js';
-import { countEvents, freshSchema, testRuntime } from './helpers.js';
+import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
 
 describe('inspection', () => {
   it('sees every running job as an actor of one system, with the events that moved it', async () => {

@@ -8,7 +8,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { countRows, freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+import { countRows, freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 describe('job keys and scheduling modes', () => {
   const schema = freshSchema('keys');

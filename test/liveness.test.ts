@@ -8,8 +8,8 @@ import {
   type SweptEvent,
   type TransitionEvent,
 } from '../src/index.js';
-import { type FaultyPool, faultyPool } from './faulty-pool.js';
-import { freshSchema, gate, nextEvent, testRuntime, withPool } from './helpers.js';
+import { type FaultyPool, faultyPool } from './support/faulty-pool.js';
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const timing = {
   heartbeatIntervalMs: 1_000,

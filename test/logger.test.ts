@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { redactConnectionString } from '../src/core/logger.js';
 import { createRuntime } from '../src/index.js';
-import { redactConnectionString } from '../src/logger.js';
-import { databaseUrl, freshSchema } from './helpers.js';
+import { databaseUrl, freshSchema } from './support/helpers.js';
 
 describe('logging', () => {
   it('redacts the password of a connection string', () => {

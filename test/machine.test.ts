@@ -8,9 +8,9 @@ import {
   type JobState,
   jobMachine,
 } from '../machines/job.js';
-import { InvalidTransitionError } from '../src/errors.js';
-import { jobActorLogic } from '../src/job-actors.js';
-import { planTransition, sourcesOf, targetOf, tryTransition } from '../src/transitions.js';
+import { InvalidTransitionError } from '../src/core/errors.js';
+import { planTransition, sourcesOf, targetOf, tryTransition } from '../src/core/transitions.js';
+import { jobActorLogic } from '../src/dispatch/job-actors.js';
 
 // EXPECTED is the lifecycle written out by hand: every (state, event) pair not listed must be refused.
 const WAITING = {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SchemaNotMigratedError, SchemaTooNewError, ValidationError } from '../src/index.js';
-import { loadMigrations, migrate } from '../src/migrator.js';
-import { freshSchema, testRuntime, withPool } from './helpers.js';
+import { loadMigrations, migrate } from '../src/storage/migrator.js';
+import { freshSchema, testRuntime, withPool } from './support/helpers.js';
 
 describe('migrator', () => {
   it('applies every migration once when several processes start at the same time', async () => {

@@ -7,9 +7,9 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { startEmbedded } from '../examples/embedded-postgres.js';
+import { startEmbedded } from '../scripts/embedded-postgres.js';
 import { defineTask, type RuntimeErrorEvent } from '../src/index.js';
-import { freshSchema, testRuntime } from './helpers.js';
+import { freshSchema, testRuntime } from './support/helpers.js';
 
 // readUntil retries a read through an outage until `check` holds; the deadline only turns a hang
 // into a failure.

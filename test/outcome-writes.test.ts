@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Outcome } from '../src/outcome-statements.js';
-import { Storage } from '../src/storage.js';
-import { sourcesOf, targetOf } from '../src/transitions.js';
-import { freshSchema, testRuntime, withPool } from './helpers.js';
+import { sourcesOf, targetOf } from '../src/core/transitions.js';
+import type { Outcome } from '../src/storage/outcome-statements.js';
+import { Storage } from '../src/storage/storage.js';
+import { freshSchema, testRuntime, withPool } from './support/helpers.js';
 
 function succeed(jobId: string, attempt: number): Outcome {
   return {

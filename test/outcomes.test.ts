@@ -10,7 +10,7 @@ import {
   type TaskHandler,
   type TransitionEvent,
 } from '../src/index.js';
-import { countRows, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countRows, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 // runOnce starts a worker with one task, enqueues one job and resolves with the event of the first
 // finished-or-waiting state in `until`, then stops the worker.

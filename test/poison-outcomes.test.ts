@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CompletionWriter } from '../src/completions.js';
-import { DatabaseStatus } from '../src/database-status.js';
+import { DatabaseStatus } from '../src/core/database-status.js';
+import { sourcesOf, targetOf } from '../src/core/transitions.js';
+import { CompletionWriter } from '../src/dispatch/completions.js';
 import { OutcomeRefusedError, SimulatedClock, type TransitionEvent } from '../src/index.js';
-import type { Outcome } from '../src/outcome-statements.js';
-import { Storage } from '../src/storage.js';
-import { sourcesOf, targetOf } from '../src/transitions.js';
-import { faultyPool } from './faulty-pool.js';
-import { freshSchema, gate, nextEvent, quietLogger, testRuntime, withPool } from './helpers.js';
+import type { Outcome } from '../src/storage/outcome-statements.js';
+import { Storage } from '../src/storage/storage.js';
+import { faultyPool } from './support/faulty-pool.js';
+import { freshSchema, gate, nextEvent, quietLogger, testRuntime, withPool } from './support/helpers.js';
 
 function succeed(jobId: string, resultJson: string): Outcome {
   return {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withClient } from '../src/pool-client.js';
-import { withPool } from './helpers.js';
+import { withClient } from '../src/storage/pool-client.js';
+import { withPool } from './support/helpers.js';
 
 describe('checked-out clients', () => {
   it('survive their connection being terminated between statements, and are not pooled again', async () => {

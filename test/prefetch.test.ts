@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { AUTO_PREFETCH_MAX, PrefetchSizer } from '../src/dispatch/prefetch.js';
 import type { PolledEvent } from '../src/index.js';
-import { AUTO_PREFETCH_MAX, PrefetchSizer } from '../src/prefetch.js';
-import { countEvents, freshSchema, testRuntime } from './helpers.js';
+import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
 
 describe('prefetch sizing', () => {
   it('uses a fixed prefetch as given', () => {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { SweptEvent } from '../src/index.js';
-import { databaseUrl, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { databaseUrl, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 const WORKER = new URL('./fixtures/worker.js', import.meta.url).pathname;
 const FAST_SWEEP = { heartbeatIntervalMs: 1_000, consumerTimeoutMs: 3_000 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type ProgressEvent, SimulatedClock, type TransitionEvent, ValidationError } from '../src/index.js';
-import { countEvents, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countEvents, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 describe('named queues', () => {
   it('runs at most `concurrency` jobs of a limited queue while other queues use the free slots', async () => {

@@ -8,7 +8,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { countEvents, freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+import { countEvents, freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 describe('token-bucket rate limits', () => {
   it('a bucket of 5 tokens refilling 1/s, 100 jobs, two runtimes: starts never exceed the allowance', async () => {

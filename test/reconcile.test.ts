@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type RuntimeErrorEvent, SimulatedClock, type TransitionEvent } from '../src/index.js';
-import { faultyPool } from './faulty-pool.js';
-import { countEvents, freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+import { faultyPool } from './support/faulty-pool.js';
+import { countEvents, freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const timing = { heartbeatIntervalMs: 1_000, consumerTimeoutMs: 3_000, pollIntervalMs: 500 };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type CrashEvent, type PolicyInput, SimulatedClock, type TransitionEvent } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 describe('retries and the onException policy', () => {
   it('retries with backoff on the simulated clock, then succeeds', async () => {

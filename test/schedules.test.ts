@@ -6,7 +6,7 @@ import {
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+import { freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const MINUTE = 60_000;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RuntimeStateError, SimulatedClock, type TransitionEvent, ValidationError } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 const transitionEvents = ['job:transition', 'job:not_started', 'job:running', 'job:succeeded', 'job:failed'];
 

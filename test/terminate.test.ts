@@ -4,9 +4,9 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { loadMigrations, migrate } from '../src/migrator.js';
-import { withClient } from '../src/pool-client.js';
-import { databaseUrl, freshSchema, nextEvent, withPool } from './helpers.js';
+import { loadMigrations, migrate } from '../src/storage/migrator.js';
+import { withClient } from '../src/storage/pool-client.js';
+import { databaseUrl, freshSchema, nextEvent, withPool } from './support/helpers.js';
 
 /**
  * StartupHoldingProxy forwards PostgreSQL connections to the test server, but holds back what the

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimulatedClock, TimeoutError, type TransitionEvent } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 describe('timeouts', () => {
   it('a handler that ignores its signal fails with TimeoutError, keeps its slot, and its late result is discarded', async () => {

@@ -16,7 +16,7 @@ import {
   UnknownTaskError,
   ValidationError,
 } from '../src/index.js';
-import { countRows, freshSchema, nextEvent, testRuntime } from './helpers.js';
+import { countRows, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 
 // Invariant 6: bad input gets a typed error naming the field before anything is written, including
 // what PostgreSQL itself would refuse; text that only reports a failure is made storable instead.

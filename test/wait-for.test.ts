@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { JobWaiter } from '../src/api/job-waiter.js';
 import {
   FINISHED_STATES,
   type Job,
@@ -11,8 +12,7 @@ import {
   ValidationError,
   WaitTimeoutError,
 } from '../src/index.js';
-import { JobWaiter } from '../src/job-waiter.js';
-import { freshSchema, nextEvent, quietLogger, testRuntime, withPool } from './helpers.js';
+import { freshSchema, nextEvent, quietLogger, testRuntime, withPool } from './support/helpers.js';
 
 // The simulated clock never moves in these tests unless a test says so, so no poll can fire: a
 // waitFor that resolves was woken by the finished-channel notification or by its first read.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type PolledEvent, SimulatedClock, type TransitionEvent } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime, withPool } from './helpers.js';
+import { freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 describe('wake-ups', () => {
   it('a notification starts a job in an idle runtime without waiting for the poll', async () => {

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type EmbeddedServer, startEmbedded } from '../../examples/embedded-postgres.js';
+import { type EmbeddedServer, startEmbedded } from '../../scripts/embedded-postgres.js';
 import { DATA_DIR_PREFIX, quitPostmaster } from './leftovers.js';
 
 /** ChaosServer is the private server and the faults the scenarios inject into it. */

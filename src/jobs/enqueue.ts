@@ -1,0 +1,116 @@
+import { ValidationError } from '../core/errors.js';
+import { isStorableText, toJsonText } from '../core/json.js';
+import { validateTimestamp } from '../core/time-range.js';
+import type { NewJob, Queryable } from '../storage/storage.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  MAX_ATTEMPTS_LIMIT,
+  type TaskDefinition,
+  validateInteger,
+  validateQueueName,
+  validateTaskName,
+} from './tasks.js';
+
+/** EnqueueOptions are the per-job options of `enqueue`. */
+export interface EnqueueOptions {
+  /** runAt is when the job may start (default now); null parks it until rescheduled. */
+  runAt?: Date | null;
+  /** maxAttempts overrides the task's (default 25). */
+  maxAttempts?: number;
+  /** priority orders due jobs: higher runs first (default 0). */
+  priority?: number;
+  /** queue names the job's queue (default "default"). */
+  queue?: string;
+  /**
+   * key identifies the job for deduplication: at most one live (unfinished) job has a given key;
+   * finished jobs keep theirs as history. 1 to 512 characters.
+   */
+  key?: string;
+  /**
+   * mode says what an enqueue does when a live job already has `key`: 'new' (the default) throws a
+   * DuplicateJobError, 'ignore_if_exists' returns that job untouched, 'reschedule' replaces its task,
+   * payload and options and resets its attempts (refused with an InvalidTransitionError while it runs).
+   */
+  mode?: KeyMode;
+  /** expiresAt is when a job that has not started yet must no longer start; it then ends expired. */
+  expiresAt?: Date;
+  /** client inserts with the caller's pg client, inside the caller's transaction. */
+  client?: Queryable;
+}
+
+/** KeyMode is what an enqueue does about a live job with the same key. */
+export type KeyMode = 'new' | 'ignore_if_exists' | 'reschedule';
+
+/** KEY_MODES lists the key modes. */
+export const KEY_MODES: readonly KeyMode[] = ['new', 'ignore_if_exists', 'reschedule'];
+
+/** KEY_MAX_LENGTH is the longest key accepted. */
+export const KEY_MAX_LENGTH = 512;
+
+/** EnqueueSpec is one job of `enqueueMany`. */
+export interface EnqueueSpec extends Omit<EnqueueOptions, 'client'> {
+  task: string;
+  payload?: unknown;
+}
+
+const PRIORITY_LIMIT = 32_767;
+
+/** TaskLookup answers whether a task may be enqueued and with which definition. */
+export type TaskLookup = (task: string) => TaskDefinition | null;
+
+/**
+ * prepareJob validates one job's task, payload and options and returns the row to insert. It throws
+ * a ValidationError or UnknownTaskError before anything is written; `field` prefixes error fields.
+ */
+export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, field = ''): NewJob {
+  if (typeof spec !== 'object' || spec === null) {
+    throw new ValidationError(field.replace(/\.$/, '') || 'job', 'an object { task, payload, ... }', spec);
+  }
+  const task = validateTaskName(spec.task, `${field}task`);
+  const definition = lookup(task);
+  const runAt = spec.runAt === undefined ? now : validateTimestamp(spec.runAt, `${field}runAt`, true);
+  const queue = validateQueueName(spec.queue ?? 'default', `${field}queue`);
+  const key = spec.key ?? null;
+  // A key is compared as written: one PostgreSQL cannot store as it is would fail the insert, or,
+  // with a lone surrogate turned into U+FFFD on the way, match a different key.
+  if (
+    key !== null &&
+    (typeof key !== 'string' || key.length === 0 || key.length > KEY_MAX_LENGTH || !isStorableText(key))
+  ) {
+    throw new ValidationError(
+      `${field}key`,
+      `a string of 1 to ${KEY_MAX_LENGTH} characters, without NUL (\\u0000) or lone surrogates`,
+      spec.key,
+    );
+  }
+  if (spec.mode !== undefined && !KEY_MODES.includes(spec.mode)) {
+    throw new ValidationError(`${field}mode`, `one of ${KEY_MODES.join(', ')}`, spec.mode);
+  }
+  if (spec.mode !== undefined && key === null) {
+    throw new ValidationError(`${field}mode`, 'no mode unless a key is given', spec.mode);
+  }
+  const expiresAt =
+    spec.expiresAt === undefined || spec.expiresAt === null
+      ? null
+      : validateTimestamp(spec.expiresAt, `${field}expiresAt`);
+  if (expiresAt !== null && runAt !== null && expiresAt.getTime() <= runAt.getTime()) {
+    throw new ValidationError(`${field}expiresAt`, `a time after runAt (${runAt.toISOString()})`, expiresAt);
+  }
+  return {
+    task,
+    queue,
+    payloadJson: toJsonText(spec.payload, `${field}payload`),
+    priority:
+      spec.priority === undefined
+        ? 0
+        : validateInteger(spec.priority, `${field}priority`, -PRIORITY_LIMIT, PRIORITY_LIMIT),
+    runAt,
+    maxAttempts:
+      spec.maxAttempts === undefined
+        ? (definition?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
+        : validateInteger(spec.maxAttempts, `${field}maxAttempts`, 1, MAX_ATTEMPTS_LIMIT),
+    key,
+    mode: spec.mode ?? 'new',
+    expiresAt,
+  };
+}

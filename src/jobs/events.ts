@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events';
+import type { JobEventType, JobState } from '../../machines/job.js';
+import type { Schedule } from '../api/schedules.js';
+import type { Job } from '../storage/job-row.js';
+
+/** TransitionEvent describes one durable state change of a job. */
+export interface TransitionEvent {
+  job: Job;
+  /** from is null when the job was just enqueued. */
+  from: JobState | null;
+  to: JobState;
+  /** event is the machine event that caused it, or ENQUEUE. */
+  event: JobEventType | 'ENQUEUE';
+  at: Date;
+}
+
+/** CrashEvent reports that the onException policy (or a failure of it) crashed the runtime. */
+export interface CrashEvent {
+  error: unknown;
+  jobId: string | null;
+}
+
+/**
+ * RuntimeErrorEvent reports a failure the runtime recovers from by itself (it keeps retrying). `wait`
+ * is a failed re-read of a job someone waits for with `waitFor` (the next poll reads it again).
+ */
+export interface RuntimeErrorEvent {
+  error: unknown;
+  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait' | 'heartbeat' | 'sweep' | 'stop' | 'schedule';
+}
+
+/** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
+export interface ProgressEvent {
+  job: Job;
+  completed: number;
+  total: number;
+  at: Date;
+}
+
+/** SweptEvent reports a sweep this runtime did: silent consumers deleted, their running jobs taken back. */
+export interface SweptEvent {
+  consumers: string[];
+  jobs: { id: string; state: JobState }[];
+  at: Date;
+}
+
+/** ConnectionEvent reports the LISTEN connection coming up or going down. */
+export interface ConnectionEvent {
+  at: Date;
+  error?: unknown;
+}
+
+/** ScheduleTickEvent reports the job this runtime enqueued for a tick of a schedule. */
+export interface ScheduleTickEvent {
+  schedule: Schedule;
+  tick: Date;
+  job: Job;
+}
+
+/** PolledEvent reports a finished claim round: how many jobs it took, at what clock time. */
+export interface PolledEvent {
+  claimed: number;
+  at: Date;
+}
+
+type StateEvents = { [S in JobState as `job:${S}`]: [TransitionEvent] };
+
+/** RuntimeEventMap lists every event a runtime emits and its argument. */
+export type RuntimeEventMap = StateEvents & {
+  'job:transition': [TransitionEvent];
+  'job:progress': [ProgressEvent];
+  'runtime:crashed': [CrashEvent];
+  'runtime:error': [RuntimeErrorEvent];
+  'runtime:polled': [PolledEvent];
+  'runtime:swept': [SweptEvent];
+  /** runtime:heartbeat follows each heartbeat that landed, once its sweep (if any) is done. */
+  'runtime:heartbeat': [{ at: Date; swept: boolean }];
+  'schedule:tick': [ScheduleTickEvent];
+  'schedule:pass': [{ at: Date; enqueued: number }];
+  'runtime:presumed-dead': [{ consumerId: string; at: Date }];
+  'runtime:connected': [ConnectionEvent];
+  'runtime:disconnected': [ConnectionEvent];
+};
+
+/** RuntimeEvents is the typed emitter behind `runtime.events`. */
+export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
+  // jobListeners counts the listeners of job transition events, kept up to date as they come and
+  // go, so that the hot path asks one number rather than the emitter's tables, twice per job.
+  private jobListeners = 0;
+
+  constructor() {
+    super();
+    // The typed map lists the runtime's own events; these two are the emitter's.
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', (name: string | symbol) => {
+      if (isTransitionEvent(name)) this.jobListeners++;
+    });
+    untyped.on('removeListener', (name: string | symbol) => {
+      if (isTransitionEvent(name)) this.jobListeners--;
+    });
+  }
+
+  /**
+   * emitTransition emits `job:transition` and `job:<to>`; it builds nothing when nobody listens, so
+   * events cost the hot path nothing by default.
+   */
+  emitTransition(job: Job, from: JobState | null, event: TransitionEvent['event'], at: Date): void {
+    if (this.jobListeners === 0) return;
+    const stateEvent = `job:${job.state}` as const;
+    const wanted = this.listenerCount('job:transition') + this.listenerCount(stateEvent);
+    if (wanted === 0) return;
+    const payload: TransitionEvent = { job, from, to: job.state, event, at };
+    this.emit(stateEvent, payload);
+    this.emit('job:transition', payload);
+  }
+}
+
+// isTransitionEvent tells the events emitTransition emits: `job:transition` and `job:<state>`
+// (`job:progress` is not one of them).
+function isTransitionEvent(name: string | symbol): boolean {
+  return typeof name === 'string' && name.startsWith('job:') && name !== 'job:progress';
+}
