@@ -26,13 +26,13 @@ export {
   type PolicyMachine,
   policyMachine,
 } from '../machines/policy.js';
+export { type RuntimeEvent, type RuntimeMachine, runtimeMachine } from '../machines/runtime.js';
 export type { JobPage, ListJobsOptions } from './api/admin.js';
 export { FINISHED_STATES, type WaitForOptions } from './api/job-waiter.js';
 export type { RuntimeOptions } from './api/options.js';
 export {
   createRuntime,
   Runtime,
-  RuntimeCrashedError,
   type RuntimeHealth,
   type RuntimePhase,
   type StartOptions,
@@ -50,6 +50,7 @@ export {
   JobNotFoundError,
   OutcomeRefusedError,
   PresumedDeadError,
+  RuntimeCrashedError,
   RuntimeStateError,
   SchemaNotMigratedError,
   SchemaTooNewError,

@@ -1,39 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import pg from 'pg';
-import type { AnyActorLogic } from 'xstate';
-import { type DatabaseHealth, DatabaseStatus } from '../core/database-status.js';
-import {
-  JobchartError,
-  PresumedDeadError,
-  RuntimeStateError,
-  ShutdownError,
-  UnknownTaskError,
-  ValidationError,
-} from '../core/errors.js';
+import { createActor } from 'xstate';
+import { type RuntimeEvent, runtimeMachine } from '../../machines/runtime.js';
+import type { DatabaseHealth } from '../core/database-status.js';
+import { PresumedDeadError, RuntimeStateError, UnknownTaskError, ValidationError } from '../core/errors.js';
 import { type Logger, redactConnectionString } from '../core/logger.js';
-import { finishedChannel, notifyChannel } from '../core/schema-name.js';
-import { LIVE_STATES, planTransition, sourcesOf, targetOf } from '../core/transitions.js';
-import { CompletionWriter } from '../dispatch/completions.js';
-import { Dispatcher } from '../dispatch/dispatcher.js';
-import { toPolicyLogic } from '../dispatch/exceptions.js';
-import { ProgressWriter } from '../dispatch/progress.js';
-import { bucketOf, TokenBuckets } from '../dispatch/token-buckets.js';
+import { targetOf } from '../core/transitions.js';
+import { releasePrefetched } from '../dispatch/give-back.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from '../jobs/enqueue.js';
 import { type RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
-import { toOutcome } from '../jobs/outcome.js';
 import { type TaskDefinition, validateInteger } from '../jobs/tasks.js';
-import { ConsumerRegistry } from '../maintenance/consumers.js';
 import type { Job } from '../storage/job-row.js';
 import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
-import { CANCEL_PREFIX, type Queryable, Storage, type SweepResult } from '../storage/storage.js';
-import { Listener } from '../wake/listener.js';
-import { Waker } from '../wake/waker.js';
-import { JobAdmin, type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
-import { JobWaiter, type WaitForOptions } from './job-waiter.js';
+import type { Queryable, SweepResult } from '../storage/storage.js';
+import { type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
+import type { WaitForOptions } from './job-waiter.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
-import { Schedules } from './schedules.js';
+import { buildParts, type RuntimeParts } from './parts.js';
+import type { Schedules } from './schedules.js';
+import { Shutdown } from './shutdown.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 
 /** StartOptions tune `runtime.start()`. */
@@ -57,15 +43,11 @@ export interface RuntimeHealth extends DatabaseHealth {
   lastPollAt: Date | null;
 }
 
-/** RuntimePhase is where a runtime is in its own life. */
+/**
+ * RuntimePhase is where a runtime is in its own life: the state of its lifecycle machine
+ * (`machines/runtime.ts`), a crashed runtime reading `stopping` while it stops, then `crashed` again.
+ */
 export type RuntimePhase = 'created' | 'starting' | 'started' | 'stopping' | 'stopped' | 'crashed';
-
-/** RuntimeCrashedError is the abort reason given to running jobs when the runtime crashes. */
-export class RuntimeCrashedError extends JobchartError {
-  constructor(cause: unknown) {
-    super('RUNTIME_CRASHED', 'the runtime crashed: expected it to keep running', { cause });
-  }
-}
 
 /**
  * Runtime is one embedded jobchart instance: a producer that enqueues and inspects jobs and, if it has
@@ -76,32 +58,20 @@ export class Runtime {
   readonly events = new RuntimeEvents();
   /** consumerId is written to `locked_by` of the jobs this runtime holds. */
   readonly consumerId: string;
+  /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
+  readonly schedules: Schedules;
 
   private readonly options: ResolvedOptions;
-  private readonly pool: pg.Pool;
-  private readonly ownsPool: boolean;
-  private readonly storage: Storage;
   private readonly logger: Logger;
-  private readonly completions: CompletionWriter;
-  private readonly dispatcher: Dispatcher;
-  private readonly waker: Waker;
-  private readonly listener: Listener | null;
-  private readonly waiter: JobWaiter;
+  private readonly parts: RuntimeParts;
+  private readonly shutdown: Shutdown;
+  // lifecycle is this runtime's own machine: the only authority on its phase.
+  private readonly lifecycle = createActor(runtimeMachine).start();
   // stopped aborts once the runtime has closed its connections; it ends every subscription.
   private readonly stopped = new AbortController();
-  private readonly policy: AnyActorLogic;
-  private phaseNow: RuntimePhase = 'created';
   private schemaChecked: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private lastPollAt: Date | null = null;
-  private readonly progress: ProgressWriter;
-  private readonly admin: JobAdmin;
-  private readonly registry: ConsumerRegistry;
-  private readonly buckets: TokenBuckets;
-  /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
-  readonly schedules: Schedules;
-  private forceStop: (() => void) | null = null;
-  private readonly database: DatabaseStatus;
   // keepAlive holds the process open while a worker runs: every timer of its own is unref'd, and
   // its sockets close in an outage, after which Node would exit as if the work were done.
   private keepAlive: NodeJS.Timeout | null = null;
@@ -113,177 +83,78 @@ export class Runtime {
     const o = this.options;
     this.consumerId = o.name ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.logger = o.logger.child({ runtime: this.consumerId, schema: o.schema });
-    this.ownsPool = o.pool === null;
-    this.pool = o.pool ?? new pg.Pool({ ...o.connectionConfig, max: 8 });
-    if (this.ownsPool)
-      this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle database client failed'));
-    this.storage = new Storage(this.pool, o.schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
-    this.policy = toPolicyLogic(o.onException);
-    this.database = new DatabaseStatus(o.clock, this.logger);
-    this.completions = new CompletionWriter(
-      this.storage,
-      this.consumerId,
-      () => o.clock.now(),
-      this.logger,
-      this.database,
-      {
-        onError: (error) => this.events.emit('runtime:error', { error, during: 'complete' }),
-      },
-    );
-    this.buckets = new TokenBuckets(this.pool, o.schema);
-    this.progress = new ProgressWriter(this.storage, this.consumerId, o.clock, this.events, (error) =>
-      this.reportError(error, 'complete'),
-    );
-    this.dispatcher = new Dispatcher({
-      progress: this.progress,
-      storage: this.storage,
-      completions: this.completions,
-      clock: o.clock,
-      events: this.events,
-      logger: this.logger,
-      tasks: o.tasks,
-      maxRunningJobs: o.maxRunningJobs,
-      prefetch: o.prefetch,
-      queueLimits: o.queueLimits,
-      serialQueues: o.serialQueues,
-      takeToken: (task, job) => this.takeToken(task, job),
-      // This runtime claims the queue's next job at once; the notification is for the others, and
-      // waiting for it here too would add its delivery to every serial job's turn.
-      onSerialDone: () => {
-        this.dispatcher.wake();
-        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'complete'));
-      },
-      expiredState: targetOf('EXPIRE'),
-      onExpired: (ids) =>
-        void this.storage.notifyFinished(ids).catch((error) => this.reportError(error, 'complete')),
-      consumerId: this.consumerId,
-      policy: this.policy,
-      inspect: o.inspect,
-      armAt: (next) => this.waker.armAt(next),
-      onCrash: (error, job) => void this.crash(error, job),
-      onClaimed: (claimed, at) => {
-        this.database.reached();
-        this.lastPollAt = at;
-        if (this.events.listenerCount('runtime:polled') > 0)
-          this.events.emit('runtime:polled', { claimed, at });
-      },
-      onClaimError: (error) => this.reportError(error, 'claim'),
-      onReleased: () =>
-        void this.storage.notifyJobsChanged().catch((error) => this.reportError(error, 'claim')),
-      maxInterruptions: o.maxInterruptions,
-    });
-    this.admin = new JobAdmin({
-      storage: this.storage,
-      clock: o.clock,
-      events: this.events,
-      cancelHeld: (id, reason) => this.dispatcher.cancelRunning(id, reason),
-    });
-    this.waker = new Waker(o.clock, o.pollIntervalMs, () => this.dispatcher.wake());
-    this.listener =
-      this.isWorker && o.listen
-        ? new Listener(
-            o.connectionConfig,
-            notifyChannel(o.schema),
-            {
-              onNotify: (payload) => {
-                if (payload.startsWith(CANCEL_PREFIX)) {
-                  this.dispatcher.cancelRunning(
-                    payload.slice(CANCEL_PREFIX.length),
-                    'cancelled by an operator',
-                  );
-                } else this.dispatcher.wake();
-              },
-              onConnected: () => {
-                this.database.reached();
-                this.events.emit('runtime:connected', { at: o.clock.now() });
-                this.dispatcher.wake();
-              },
-              onDisconnected: (error) => {
-                this.events.emit('runtime:disconnected', { at: o.clock.now(), error });
-                this.reportError(error, 'listen');
-              },
-            },
-            this.logger,
-          )
-        : null;
-    this.registry = new ConsumerRegistry(
-      this.consumerId,
-      o.name ?? 'jobchart',
-      this.storage,
-      o.clock,
+    this.parts = buildParts(
       o,
-      { from: targetOf('CLAIM'), interrupted: targetOf('INTERRUPT'), failed: targetOf('FAIL') },
-      this.database,
+      this.consumerId,
+      this.events,
+      this.logger,
       {
-        onBeat: (at, swept) => {
-          this.dispatcher.reconcile();
-          this.events.emit('runtime:heartbeat', { at, swept });
+        reportError: (error, during) => this.reportError(error, during),
+        crash: (error, job) => void this.crash(error, job),
+        presumedDead: () => this.presumedDead(),
+        rejoined: () => {
+          if (this.phase !== 'started') return;
+          this.parts.dispatcher.resumeClaiming();
+          this.parts.dispatcher.wake();
         },
-        onPresumedDead: () => this.presumedDead(),
-        onRejoined: () => {
-          if (this.phaseNow !== 'started') return;
-          this.dispatcher.resumeClaiming();
-          this.dispatcher.wake();
-        },
-        onSweep: (result, at) => this.swept(result, at),
-        onError: (error, during) => this.reportError(error, during),
+        swept: (result, at) => this.swept(result, at),
+        ready: (call) => this.ready(call),
+        ensureSchema: () => this.ensureSchema(),
+        lookupTask: this.lookupTask,
+      },
+      (at) => {
+        this.lastPollAt = at;
       },
     );
-    this.schedules = new Schedules({
-      pool: this.pool,
-      schema: o.schema,
-      storage: this.storage,
+    this.schedules = this.parts.schedules;
+    this.shutdown = new Shutdown(this.parts, {
       clock: o.clock,
-      events: this.events,
-      consumerId: this.consumerId,
-      ensureSchema: () => this.ready('schedules'),
-      lookupTask: this.lookupTask,
-      liveStates: LIVE_STATES,
-      onError: (error) => this.reportError(error, 'schedule'),
-    });
-    this.waiter = new JobWaiter({
-      connectionConfig: o.connectionConfig,
-      channel: o.listen ? finishedChannel(o.schema) : null,
-      read: async (id) => {
-        await this.ensureSchema();
-        return this.storage.jobGet(id);
-      },
-      clock: o.clock,
-      pollIntervalMs: o.pollIntervalMs,
+      shutdownTimeoutMs: o.shutdownTimeoutMs,
       logger: this.logger,
-      onError: (error, during) => this.reportError(error, during),
+      isWorker: this.isWorker,
+      heldBy: {
+        consumerId: this.consumerId,
+        storage: this.parts.storage,
+        events: this.events,
+        database: this.parts.database,
+        logger: this.logger,
+      },
+      reportError: (error, during) => this.reportError(error, during),
     });
   }
 
-  /** phase is where the runtime is in its life. */
+  /** phase is where the runtime is in its life (its lifecycle machine's state). */
   get phase(): RuntimePhase {
-    return this.phaseNow;
+    const snapshot = this.lifecycle.getSnapshot();
+    if (snapshot.matches({ crashed: 'stopping' })) return 'stopping';
+    if (snapshot.matches('crashed')) return 'crashed';
+    return snapshot.value as RuntimePhase;
   }
 
   /** start migrates (unless told not to), then, if the runtime has tasks, listens and starts claiming. */
   async start(options: StartOptions = {}): Promise<void> {
-    if (this.phaseNow !== 'created')
-      throw new RuntimeStateError(`start: expected a new runtime, it is ${this.phaseNow}`);
-    this.phaseNow = 'starting';
+    if (!this.move({ type: 'START' }))
+      throw new RuntimeStateError(`start: expected a new runtime, it is ${this.phase}`);
+    const { pool, registry, schedules, waker, listener, dispatcher } = this.parts;
     try {
       const migrations = await loadMigrations();
       if (options.migrate ?? true) {
-        const applied = await migrate(this.pool, this.options.schema, migrations);
+        const applied = await migrate(pool, this.options.schema, migrations);
         if (applied.length > 0) this.logger.info({ applied }, 'migrated');
       } else {
-        await assertMigrated(this.pool, this.options.schema, migrations);
+        await assertMigrated(pool, this.options.schema, migrations);
       }
       this.schemaChecked = Promise.resolve();
       if (this.isWorker) {
         this.keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
         // Registered before the first claim: a job is never held by a consumer without a row.
-        await this.registry.register();
-        this.schedules.start(this.options.pollIntervalMs);
-        this.waker.start();
-        await this.listener?.start();
-        this.dispatcher.wake();
+        await registry.register();
+        schedules.start(this.options.pollIntervalMs);
+        waker.start();
+        await listener?.start();
+        dispatcher.wake();
       }
-      this.phaseNow = 'started';
+      this.move({ type: 'STARTED' });
       this.logger.info(
         {
           tasks: [...this.options.tasks.keys()],
@@ -293,12 +164,12 @@ export class Runtime {
       );
     } catch (error) {
       // A runtime whose start failed has closed its pool: it cannot be started again, so it is stopped.
-      this.phaseNow = 'stopped';
+      this.move({ type: 'START_FAILED' });
       this.schemaChecked = null;
       this.releaseProcess();
-      this.waker.stop();
-      await this.schedules.stop();
-      await this.dispatcher.stopClaiming();
+      waker.stop();
+      await schedules.stop();
+      await dispatcher.stopClaiming();
       await this.closeConnections();
       throw error;
     }
@@ -327,8 +198,8 @@ export class Runtime {
     );
     await this.ready(field ? 'enqueueMany' : 'enqueue');
     const { jobs, created, replaced } = await insertJobs(rows, {
-      storage: this.storage,
-      pool: this.pool,
+      storage: this.parts.storage,
+      pool: this.parts.pool,
       createdBy: this.consumerId,
       now,
       client,
@@ -346,13 +217,13 @@ export class Runtime {
   async getJob(id: string | number): Promise<Job | null> {
     const text = validateJobId(id);
     await this.ready('getJob');
-    return this.storage.jobGet(text);
+    return this.parts.storage.jobGet(text);
   }
 
   /** listJobs pages through jobs by state, task, queue and key, newest first. */
   async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
     await this.ready('listJobs');
-    return this.admin.listJobs(options);
+    return this.parts.admin.listJobs(options);
   }
 
   /**
@@ -361,25 +232,25 @@ export class Runtime {
    */
   async cancel(id: string | number, reason?: string): Promise<Job> {
     await this.ready('cancel');
-    return this.admin.cancel(validateJobId(id), reason);
+    return this.parts.admin.cancel(validateJobId(id), reason);
   }
 
   /** retry runs a failed, cancelled or expired job again now, with fresh attempts. */
   async retry(id: string | number): Promise<Job> {
     await this.ready('retry');
-    return this.admin.retry(validateJobId(id));
+    return this.parts.admin.retry(validateJobId(id));
   }
 
   /** reschedule moves a waiting job to `runAt` (null parks it). */
   async reschedule(id: string | number, runAt: Date | null): Promise<Job> {
     await this.ready('reschedule');
-    return this.admin.reschedule(validateJobId(id), runAt);
+    return this.parts.admin.reschedule(validateJobId(id), runAt);
   }
 
   /** remove deletes a job that is not running. */
   async remove(id: string | number): Promise<Job> {
     await this.ready('remove');
-    return this.admin.remove(validateJobId(id));
+    return this.parts.admin.remove(validateJobId(id));
   }
 
   /**
@@ -406,9 +277,9 @@ export class Runtime {
         options.timeoutMs === undefined
           ? null
           : validateInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
-      if (this.stopping || this.phaseNow === 'stopped')
-        throw new RuntimeStateError(`waitFor: expected a running runtime, it is ${this.phaseNow}`);
-      return this.waiter.wait(text, timeoutMs);
+      if (this.stopping || this.phase === 'stopped')
+        throw new RuntimeStateError(`waitFor: expected a running runtime, it is ${this.phase}`);
+      return this.parts.waiter.wait(text, timeoutMs);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -416,13 +287,14 @@ export class Runtime {
 
   /** health reports the runtime's phase, whether its database is reachable, its connection and load. */
   health(): RuntimeHealth {
+    const { database, listener, dispatcher, completions } = this.parts;
     return {
-      ...this.database.health,
-      phase: this.phaseNow,
+      ...database.health,
+      phase: this.phase,
       consumerId: this.consumerId,
-      listening: this.listener?.connected ?? false,
-      running: this.dispatcher.runningCount,
-      pendingWrites: this.completions.size,
+      listening: listener?.connected ?? false,
+      running: dispatcher.runningCount,
+      pendingWrites: completions.size,
       lastPollAt: this.lastPollAt,
     };
   }
@@ -434,67 +306,29 @@ export class Runtime {
    */
   stop(): Promise<void> {
     if (this.stopping) {
-      this.forceStop?.();
+      this.shutdown.force();
       return this.stopping;
     }
-    this.stopping = this.shutdown();
+    this.stopping = this.stopNow();
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
-    const wasCrashed = this.phaseNow === 'crashed';
-    this.phaseNow = 'stopping';
-    this.waker.stop();
-    this.registry.stopBeating();
-    const schedulesStopped = this.schedules.stop();
-    // The grace period is armed before the first await, so it is measured from the call.
-    const ended = await this.runningJobsEnd(async () => {
-      await this.dispatcher.stopClaiming();
-      await this.releasePrefetched();
-      await this.dispatcher.idle();
-    });
-    if (ended !== 'finished') {
-      const reason = new ShutdownError(ended === 'forced' ? null : this.options.shutdownTimeoutMs);
-      this.logger.warn({ running: this.dispatcher.runningCount }, reason.message);
-      this.dispatcher.abortAll(reason);
-    }
-    // Only the database can hold stop() up from here: it gets shutdownTimeoutMs more, then whatever
-    // is still unwritten is left held by this consumer, for the others' sweep to take back.
-    const settled = await this.withinShutdownTimeout(async () => {
-      await schedulesStopped;
-      await this.progress.stop();
-      await this.completions.drained();
-      if (!this.isWorker) return;
-      // Everything still held is given back, known or not (a claim whose reply was lost).
-      await this.releaseHeld();
-      if (!wasCrashed) await this.registry.deregister();
-    });
-    if (!settled) {
-      this.logger.error(
-        { pendingWrites: this.completions.size },
-        `stop: the database did not take the last writes within ${this.options.shutdownTimeoutMs} ms; other runtimes will take back the jobs still held`,
-      );
-      this.completions.abandon();
-    }
+  private async stopNow(): Promise<void> {
+    const crashed = this.phase === 'crashed';
+    this.move({ type: 'STOP' });
+    await this.shutdown.run(crashed);
     await this.closeConnections();
     this.releaseProcess();
-    this.phaseNow = wasCrashed ? 'crashed' : 'stopped';
+    this.move({ type: 'STOPPED' });
     this.logger.info('runtime stopped');
   }
 
-  // withinShutdownTimeout runs `work` for shutdownTimeoutMs of clock time at most, or until stop()
-  // is called again; it says whether the work finished. Its failures are reported, not thrown.
-  private withinShutdownTimeout(work: () => Promise<void>): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = this.options.clock.setTimeout(() => resolve(false), this.options.shutdownTimeoutMs);
-      this.forceStop = () => resolve(false);
-      void work()
-        .catch((error) => this.reportError(error, 'stop'))
-        .then(() => {
-          this.options.clock.clearTimeout(timer);
-          resolve(true);
-        });
-    });
+  // move sends the lifecycle machine an event and says whether it moved.
+  private move(event: RuntimeEvent): boolean {
+    const before = this.lifecycle.getSnapshot();
+    if (!before.can(event)) return false;
+    this.lifecycle.send(event);
+    return true;
   }
 
   private releaseProcess(): void {
@@ -502,92 +336,39 @@ export class Runtime {
     this.keepAlive = null;
   }
 
-  // runningJobsEnd runs `drain` (stop claiming, wait for the handlers) for shutdownTimeoutMs of clock
-  // time at most, or until stop() is called again.
-  private runningJobsEnd(drain: () => Promise<void>): Promise<'finished' | 'timeout' | 'forced'> {
-    return new Promise((resolve) => {
-      const timer = this.options.clock.setTimeout(() => resolve('timeout'), this.options.shutdownTimeoutMs);
-      this.forceStop = () => resolve('forced');
-      void drain().then(() => {
-        this.options.clock.clearTimeout(timer);
-        resolve('finished');
-      });
-    });
-  }
-
-  // releaseHeld gives back, through the machine's RELEASE (attempt refunded), every job the database
-  // says this runtime still holds as running: on stop, and when it abandons running handlers (crash).
-  private async releaseHeld(): Promise<void> {
-    const now = this.options.clock.now();
-    try {
-      const released = await this.storage.jobsReleaseHeld(
-        this.consumerId,
-        [],
-        targetOf('CLAIM'),
-        targetOf('RELEASE'),
-        now,
-      );
-      for (const job of released) this.events.emitTransition(job, targetOf('CLAIM'), 'RELEASE', now);
-      if (released.length > 0) await this.storage.notifyJobsChanged();
-    } catch (error) {
-      this.database.failed(error);
-      this.logger.error({ err: error }, 'giving back held jobs failed; the sweep will interrupt them');
-    }
-  }
-
-  // takeToken takes a token from the bucket a rate-limited task's job draws on, on the runtime's clock.
-  private takeToken(task: TaskDefinition, job: Job): Promise<Date | null> {
-    const key =
-      typeof task.rateLimit === 'function' ? task.rateLimit(job.payload) : (task.rateLimit as string);
-    const limit = typeof key === 'string' ? this.options.rateLimits.get(bucketOf(key)) : undefined;
-    if (!limit) {
-      throw new ValidationError(
-        `tasks.${job.task}.rateLimit`,
-        `a key of a configured bucket (${[...this.options.rateLimits.keys()].join(', ')})`,
-        key,
-      );
-    }
-    return this.buckets.take(key, limit, this.options.clock.now());
-  }
-
   // presumedDead runs when other runtimes swept this one as dead (a long pause, a partition): its
   // running jobs were taken back, so their handlers are aborted (their late outcomes are refused by
   // the guarded write) and the local queue is given back; claiming resumes once it is registered again.
   private async presumedDead(): Promise<void> {
     const at = this.options.clock.now();
+    const { dispatcher, completions } = this.parts;
     this.logger.warn({ consumerId: this.consumerId }, 'presumed dead by other runtimes; registering again');
     this.events.emit('runtime:presumed-dead', { consumerId: this.consumerId, at });
-    await this.dispatcher.stopClaiming();
-    this.dispatcher.abortRunning(new PresumedDeadError(this.consumerId));
-    await this.releasePrefetched();
+    await dispatcher.stopClaiming();
+    dispatcher.abortRunning(new PresumedDeadError(this.consumerId));
+    await releasePrefetched(dispatcher, completions);
   }
 
   // swept reports a sweep of silent consumers and wakes every worker for the jobs it made claimable.
   private swept(result: SweepResult, at: Date): void {
+    const { storage, dispatcher } = this.parts;
     this.logger.warn({ consumers: result.consumers, jobs: result.jobs.length }, 'swept silent consumers');
     this.events.emit('runtime:swept', { ...result, at });
     const failed = result.jobs.filter((job) => job.state === targetOf('FAIL')).map((job) => job.id);
     void Promise.all([
-      this.storage.notifyJobsChanged(),
-      failed.length > 0 ? this.storage.notifyFinished(failed) : undefined,
-    ]).catch((error) => this.reportError(error, 'sweep'));
-    this.dispatcher.wake();
-  }
-
-  // releasePrefetched gives back, through the machine's RELEASE, the claimed jobs no handler started.
-  private async releasePrefetched(): Promise<void> {
-    const outcomes = this.dispatcher
-      .takePrefetched()
-      .map(({ job }) => toOutcome(job, planTransition(job, { type: 'RELEASE' })));
-    await Promise.all(outcomes.map((outcome) => this.completions.write(outcome)));
+      storage.notifyJobsChanged(),
+      failed.length > 0 ? storage.notifyFinished(failed) : undefined,
+    ]).catch((error) => this.reportError(error, 'notify'));
+    dispatcher.wake();
   }
 
   private async closeConnections(): Promise<void> {
+    const { waiter, listener, pool, ownsPool } = this.parts;
     this.closed = true;
     this.stopped.abort();
-    await this.waiter.close();
-    await this.listener?.stop();
-    if (this.ownsPool) await this.pool.end().catch(() => undefined);
+    await waiter.close();
+    await listener?.stop();
+    if (ownsPool) await pool.end().catch(() => undefined);
   }
 
   private get isWorker(): boolean {
@@ -617,12 +398,12 @@ export class Runtime {
 
   private assertOpen(call: string): void {
     if (this.closed)
-      throw new RuntimeStateError(`${call}: expected a runtime that is not stopped, it is ${this.phaseNow}`);
+      throw new RuntimeStateError(`${call}: expected a runtime that is not stopped, it is ${this.phase}`);
   }
 
   private ensureSchema(): Promise<void> {
     this.schemaChecked ??= loadMigrations()
-      .then((migrations) => assertMigrated(this.pool, this.options.schema, migrations))
+      .then((migrations) => assertMigrated(this.parts.pool, this.options.schema, migrations))
       .catch((error) => {
         this.schemaChecked = null;
         throw error;
@@ -633,24 +414,14 @@ export class Runtime {
   // crash stops claiming, aborts running handlers, gives back every job still held (refunding the
   // attempt) and reports to the owner through `runtime:crashed`.
   private async crash(error: unknown, job: Job): Promise<void> {
-    if (this.phaseNow === 'crashed' || this.stopping) return;
-    this.phaseNow = 'crashed';
+    if (!this.move({ type: 'CRASH' })) return;
     this.logger.fatal({ err: error, jobId: job.id }, 'onException policy crashed the runtime');
-    this.waker.stop();
-    this.registry.stopBeating();
-    await this.schedules.stop();
-    await this.dispatcher.stopClaiming();
-    this.dispatcher.abortAll(new RuntimeCrashedError(error));
-    // The prefetched jobs are given back with the running ones by jobsReleaseHeld below.
-    this.dispatcher.takePrefetched();
-    await this.completions.drained();
-    await this.releaseHeld();
-    await this.listener?.stop();
+    await this.shutdown.crash(error);
     this.events.emit('runtime:crashed', { error, jobId: job.id });
   }
 
   private reportError(error: unknown, during: RuntimeErrorEvent['during']): void {
-    this.database.failed(error);
+    this.parts.database.failed(error);
     this.logger.warn({ err: error, during }, `${during} failed; will retry`);
     this.events.emit('runtime:error', { error, during });
   }

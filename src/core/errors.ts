@@ -234,3 +234,10 @@ export class OutcomeRefusedError extends JobchartError {
     this.sqlState = sqlState;
   }
 }
+
+/** RuntimeCrashedError is the abort reason given to running jobs when the runtime crashes. */
+export class RuntimeCrashedError extends JobchartError {
+  constructor(cause: unknown) {
+    super('RUNTIME_CRASHED', 'the runtime crashed: expected it to keep running', { cause });
+  }
+}

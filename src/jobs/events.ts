@@ -26,7 +26,23 @@ export interface CrashEvent {
  */
 export interface RuntimeErrorEvent {
   error: unknown;
-  during: 'claim' | 'complete' | 'listen' | 'poll' | 'wait' | 'heartbeat' | 'sweep' | 'stop' | 'schedule';
+  /**
+   * during says what failed: `claim` a claim round, `complete` writing outcomes, `progress` writing
+   * progress, `notify` telling other runtimes that jobs changed or finished, `listen` the LISTEN
+   * connection, `wait` a waitFor's re-read of its job, `heartbeat` and `sweep` the
+   * consumer upkeep, `schedule` a schedule pass, `stop` the last writes of stop().
+   */
+  during:
+    | 'claim'
+    | 'complete'
+    | 'progress'
+    | 'notify'
+    | 'listen'
+    | 'wait'
+    | 'heartbeat'
+    | 'sweep'
+    | 'stop'
+    | 'schedule';
 }
 
 /** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
