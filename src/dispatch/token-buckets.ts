@@ -1,8 +1,9 @@
 import { ValidationError } from '../core/errors.js';
 import { isStorableText } from '../core/json.js';
-import { quoteIdent } from '../core/schema-name.js';
 import { MAX_DELAY_MS } from '../core/time-range.js';
-import type { Queryable } from '../storage/storage.js';
+import { type Tables, tablesOf } from '../storage/tables.js';
+import { tokenBucketReadWait, tokenBucketTake } from '../storage/token-bucket-statements.js';
+import type { Queryable } from '../storage/types.js';
 
 /** RateLimit is a token bucket: it holds up to `capacity` tokens and gains `refillPerSecond` a second. */
 export interface RateLimit {
@@ -53,13 +54,13 @@ export function bucketOf(key: string): string {
  * clock), then spend one token if there is one.
  */
 export class TokenBuckets {
-  private readonly table: string;
+  private readonly tables: Tables;
 
   constructor(
     private readonly db: Queryable,
     schema: string,
   ) {
-    this.table = `${quoteIdent(schema)}.token_buckets`;
+    this.tables = tablesOf(schema);
   }
 
   /**
@@ -71,21 +72,10 @@ export class TokenBuckets {
     if (!isStorableText(key)) {
       throw new ValidationError('rateLimit', 'a bucket key without NUL (\\u0000) or lone surrogates', key);
     }
-    const refilled = `LEAST($2::float8, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM ($3::timestamptz - b.refilled_at))) * $4::float8)`;
-    const taken = await this.db.query(
-      `INSERT INTO ${this.table} AS b (ident, tokens, refilled_at) VALUES ($1, $2::float8 - 1, $3)
-       ON CONFLICT (ident) DO UPDATE SET tokens = ${refilled} - 1, refilled_at = GREATEST(b.refilled_at, $3)
-        WHERE ${refilled} >= 1
-       RETURNING tokens`,
-      [key, limit.capacity, now, limit.refillPerSecond],
-    );
-    if (taken.rowCount === 1) return null;
-    const result = await this.db.query<{ wait_ms: number }>(
-      `SELECT (1 - ${refilled}) / $4::float8 * 1000 AS wait_ms FROM ${this.table} AS b WHERE b.ident = $1`,
-      [key, limit.capacity, now, limit.refillPerSecond],
-    );
+    if (await tokenBucketTake(this.db, this.tables, key, limit, now)) return null;
+    const wait = await tokenBucketReadWait(this.db, this.tables, key, limit, now);
     // A bucket refilling very slowly may name a wait past any storable time: it is capped like every delay.
-    const waitMs = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(Number(result.rows[0]?.wait_ms ?? 1))));
+    const waitMs = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(wait ?? 1)));
     return new Date(now.getTime() + waitMs);
   }
 }

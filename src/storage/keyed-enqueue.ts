@@ -4,7 +4,8 @@ import { DuplicateJobError, ValidationError } from '../core/errors.js';
 import { planTransition } from '../core/transitions.js';
 import type { Job } from './job-row.js';
 import { withClient } from './pool-client.js';
-import type { NewJob, Queryable, Storage } from './storage.js';
+import type { Storage } from './storage.js';
+import type { NewJob, Queryable } from './types.js';
 
 /** InsertedJobs are the jobs an enqueue returns, in input order, and which of them were replaced. */
 export interface InsertedJobs {

@@ -1,6 +1,7 @@
 import type { JobEventType, JobState } from '../../machines/job.js';
 import { NOTIFY_PAYLOAD_MAX } from '../core/schema-name.js';
-import type { Queryable } from './storage.js';
+import type { Tables } from './tables.js';
+import type { Queryable } from './types.js';
 
 /**
  * Outcome is one computed state change of a job this consumer holds, ready to write. `from` and
@@ -37,21 +38,15 @@ function isPlain(outcome: Outcome): boolean {
   );
 }
 
-/** OutcomeTable names where outcomes are written: the jobs table and the finished-ids channel. */
-export interface OutcomeTable {
-  jobs: string;
-  finishedChannel: string;
-}
-
 /**
- * writeOutcomes writes a batch of state changes and returns the ids of those the guard refused. Each
- * row is written only if the job is still in `from`, held by `consumerId`, at the same attempt.
+ * jobsApplyOutcomes writes a batch of state changes and returns the ids of those the guard refused.
+ * Each row is written only if the job is still in `from`, held by `consumerId`, at the same attempt.
  * Plain changes (a state and nothing else, as most successes are) go by kind in one lean statement
  * each; the rest go together in one statement that can write every column an outcome touches.
  */
-export async function writeOutcomes(
+export async function jobsApplyOutcomes(
   db: Queryable,
-  table: OutcomeTable,
+  tables: Tables,
   outcomes: readonly Outcome[],
   consumerId: string,
   now: Date,
@@ -68,19 +63,19 @@ export async function writeOutcomes(
       else plain.set(kind, [outcome]);
     }
   }
-  for (const group of plain.values()) await applyPlainOutcomes(db, table, group, consumerId, now, refused);
-  if (detailed.length > 0) await applyDetailedOutcomes(db, table, detailed, consumerId, now, refused);
+  for (const group of plain.values()) await outcomesWritePlain(db, tables, group, consumerId, now, refused);
+  if (detailed.length > 0) await outcomesWriteDetailed(db, tables, detailed, consumerId, now, refused);
   return refused;
 }
 
-// applyPlainOutcomes writes outcomes that share from, to, finished and attempt and change nothing
+// outcomesWritePlain writes outcomes that share from, to, finished and attempt and change nothing
 // else: the ids travel as an array literal built here (they are integers), much cheaper on both
 // sides than the JSON document of the detailed statement, and reach the rows through the primary
 // key. Usually every row is written, so only a count comes back; the written ids are sent only
 // when some were refused.
-async function applyPlainOutcomes(
+async function outcomesWritePlain(
   db: Queryable,
-  table: OutcomeTable,
+  tables: Tables,
   group: readonly Outcome[],
   consumerId: string,
   now: Date,
@@ -101,7 +96,7 @@ async function applyPlainOutcomes(
     : 'j.id = ANY ($1::bigint[]) AND j.attempts = $2 AND j.state = $6 AND j.locked_by = $7';
   const result = await db.query<{ written: string; ids: string[] | null }>(
     `WITH done AS (
-       UPDATE ${table.jobs} AS j
+       UPDATE ${tables.jobs} AS j
           SET state = $4, finished_at = CASE WHEN $5 THEN $3::timestamptz END,
               locked_by = NULL, locked_at = NULL, updated_at = $3::timestamptz
         WHERE ${rows}
@@ -121,7 +116,7 @@ async function applyPlainOutcomes(
       first.finished,
       first.from,
       consumerId,
-      table.finishedChannel,
+      tables.finishedChannel,
       group.length,
       ...(span ?? []),
     ],
@@ -150,13 +145,13 @@ function compactSpan(ids: readonly string[]): [number, number] | null {
   return high - low + 1 <= SPAN_SLACK * ids.length ? [low, high] : null;
 }
 
-// applyDetailedOutcomes writes any outcomes in one statement: it updates the kept jobs, deletes the
+// outcomesWriteDetailed writes any outcomes in one statement: it updates the kept jobs, deletes the
 // removed ones (disjoint rows), and announces the ids that reached a finished state on the finished
 // channel, so that other processes waiting for them need not poll. A payload too long for NOTIFY
 // is sent empty: "some finished, re-read".
-async function applyDetailedOutcomes(
+async function outcomesWriteDetailed(
   db: Queryable,
-  table: OutcomeTable,
+  tables: Tables,
   outcomes: readonly Outcome[],
   consumerId: string,
   now: Date,
@@ -190,7 +185,7 @@ async function applyDetailedOutcomes(
            AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at bigint,
                 error text, result text, finished boolean, remove boolean, progress text)),
      kept AS (
-       UPDATE ${table.jobs} AS j SET
+       UPDATE ${tables.jobs} AS j SET
           state = v.to_state,
           attempts = j.attempts + v.attempt_delta,
           run_at = CASE WHEN v.run_at IS NULL THEN j.run_at
@@ -210,7 +205,7 @@ async function applyDetailedOutcomes(
           AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
        RETURNING j.id, v.finished),
      removed AS (
-       DELETE FROM ${table.jobs} AS j USING v
+       DELETE FROM ${tables.jobs} AS j USING v
         WHERE j.id = v.id AND v.remove
           AND j.state = v.from_state AND j.attempts = v.attempt AND j.locked_by = $2
        RETURNING j.id),
@@ -222,9 +217,30 @@ async function applyDetailedOutcomes(
      SELECT id FROM written
      UNION ALL
      SELECT NULL FROM announced`,
-    [batch, consumerId, now, table.finishedChannel],
+    [batch, consumerId, now, tables.finishedChannel],
   );
   const written = new Set<string>();
   for (const row of result.rows) if (row.id !== null) written.add(row.id);
   for (const outcome of outcomes) if (!written.has(outcome.jobId)) refused.add(outcome.jobId);
+}
+
+/** jobsWriteProgress stores the latest progress of jobs `consumerId` holds (in `held`) at that attempt. */
+export async function jobsWriteProgress(
+  db: Queryable,
+  tables: Tables,
+  held: JobState,
+  entries: readonly { jobId: string; attempt: number; progressJson: string }[],
+  consumerId: string,
+  now: Date,
+): Promise<void> {
+  await db.query(
+    `UPDATE ${tables.jobs} AS j SET progress = v.progress::jsonb, updated_at = $3
+         FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, progress text)
+        WHERE j.id = v.id AND j.attempts = v.attempt AND j.locked_by = $2 AND j.state = '${held}'`,
+    [
+      JSON.stringify(entries.map((e) => ({ id: e.jobId, attempt: e.attempt, progress: e.progressJson }))),
+      consumerId,
+      now,
+    ],
+  );
 }

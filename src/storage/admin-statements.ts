@@ -1,0 +1,90 @@
+import type { JobState } from '../../machines/job.js';
+import { type Job, type JobRow, toJob } from './job-row.js';
+import type { Tables } from './tables.js';
+import type { Queryable } from './types.js';
+
+/** JobFilter narrows listJobs; every given field must match. */
+export interface JobFilter {
+  states?: readonly JobState[];
+  task?: string;
+  queue?: string;
+  key?: string;
+}
+
+/** jobGet reads one job by id, or null. */
+export async function jobGet(db: Queryable, tables: Tables, id: string): Promise<Job | null> {
+  const result = await db.query<JobRow>(`SELECT * FROM ${tables.jobs} WHERE id = $1`, [id]);
+  const row = result.rows[0];
+  return row ? toJob(row) : null;
+}
+
+/** jobsList reads jobs matching `filter`, newest first, after `cursor` (an id) if given. */
+export async function jobsList(
+  db: Queryable,
+  tables: Tables,
+  filter: JobFilter,
+  limit: number,
+  cursor: string | null,
+): Promise<Job[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    values.push(value);
+    where.push(sql.replace('?', `$${values.length}`));
+  };
+  if (filter.states) add('state = ANY(?::text[])', filter.states);
+  if (filter.task !== undefined) add('task = ?', filter.task);
+  if (filter.queue !== undefined) add('queue = ?', filter.queue);
+  if (filter.key !== undefined) add('key = ?', filter.key);
+  if (cursor !== null) add('id < ?', cursor);
+  values.push(limit);
+  const result = await db.query<JobRow>(
+    `SELECT * FROM ${tables.jobs} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY id DESC LIMIT $${values.length}`,
+    values,
+  );
+  return result.rows.map(toJob);
+}
+
+/**
+ * jobWrite applies an operator's change the machine planned (`to`, `attempts`) to a job that is not
+ * running, only if it is still in `from`; returns the job as written, or null if it had moved on.
+ * `runAt` undefined keeps the job's run_at; `finished` stamps finished_at; `error` becomes last_error.
+ */
+export async function jobWrite(
+  db: Queryable,
+  tables: Tables,
+
+  id: string,
+  from: JobState,
+  change: { to: JobState; attempts: number; runAt?: Date | null; finished: boolean; error?: string },
+  now: Date,
+): Promise<Job | null> {
+  const result = await db.query<JobRow>(
+    `UPDATE ${tables.jobs}
+          SET state = $3, attempts = $4, run_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE run_at END,
+              finished_at = CASE WHEN $7::boolean THEN $8::timestamptz END, last_error = COALESCE($9, last_error),
+              locked_by = NULL, locked_at = NULL, updated_at = $8
+        WHERE id = $1 AND state = $2
+       RETURNING *`,
+    [
+      id,
+      from,
+      change.to,
+      change.attempts,
+      change.runAt !== undefined,
+      change.runAt ?? null,
+      change.finished,
+      now,
+      change.error ?? null,
+    ],
+  );
+  const row = result.rows[0];
+  return row ? toJob(row) : null;
+}
+
+/** jobDelete deletes a job only if it is still in `from`; returns whether it did. */
+export async function jobDelete(db: Queryable, tables: Tables, id: string, from: JobState): Promise<boolean> {
+  const result = await db.query(`DELETE FROM ${tables.jobs} WHERE id = $1 AND state = $2`, [id, from]);
+  return result.rowCount === 1;
+}
