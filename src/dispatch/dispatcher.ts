@@ -1,23 +1,26 @@
-import PQueue from 'p-queue';
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
 import type { JobState } from '../../machines/job.js';
 import type { Clock } from '../core/clock.js';
-import { InvalidResultError, JobCancelledError, TimeoutError } from '../core/errors.js';
+import { JobCancelledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { SingleFlight } from '../core/single-flight.js';
 import { targetOf } from '../core/transitions.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import type { TaskDefinition } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
-import type { Outcome } from '../storage/outcome-statements.js';
 import type { ClaimedJob, Storage } from '../storage/storage.js';
-import { decideOutcome, policyOutcome, resultOutcome } from './attempt-outcomes.js';
+import { Conclusions } from './attempt-outcomes.js';
 import type { CompletionWriter } from './completions.js';
-import { HandlerContext } from './handler-context.js';
-import { type JobActor, JobActors } from './job-actors.js';
+import { Executor } from './executor.js';
+import { JobActors } from './job-actors.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
+import { abortJob, type RunningJob } from './running-job.js';
 
-/** DispatcherDeps is everything the dispatcher works with; it owns none of it. */
+/**
+ * DispatcherDeps is everything the dispatcher works with, and hands on to its executor and its
+ * conclusions, each the part it needs; it owns none of it.
+ */
 export interface DispatcherDeps {
   storage: Storage;
   completions: CompletionWriter;
@@ -59,33 +62,10 @@ export interface DispatcherDeps {
   maxInterruptions: number;
 }
 
-/** RunningJob is a job this runtime is executing: its actor and the means to abort it. */
-export interface RunningJob {
-  job: Job;
-  /**
-   * actor is the job's live actor until its outcome is decided. It is stopped then, not once the
-   * outcome is written: no event reaches it after the decision, and an actor kept alive through
-   * the write outlived V8's young generation, which made garbage collection the largest CPU cost
-   * of a quick job.
-   */
-  actor: JobActor | null;
-  /** controller is created when the handler first asks for its signal; nobody to tell before that. */
-  controller: AbortController | null;
-  /** abortReason is kept so that a signal first asked for after the abort is born aborted. */
-  abortReason?: unknown;
-  /** cancelReason is set when someone cancelled the job while it ran: it then ends cancelled. */
-  cancelReason?: string;
-}
-
-function abortEntry(entry: RunningJob, reason: unknown): void {
-  entry.abortReason = reason;
-  entry.controller?.abort(reason);
-}
-
 /**
  * TURN_STARTS bounds how many jobs start within one turn of the event loop. Quick handlers settle in
  * microtasks, so without a bound a whole local queue would run before the event loop saw any I/O:
- * the claim that refills the queue and the write of finished outcomes would wait for it, and the
+ * the claim that refills the queue and the writes of finished attempts would wait for it, and the
  * database would idle while Node works, then Node while the database works.
  */
 const TURN_STARTS = 128;
@@ -93,29 +73,31 @@ const TURN_STARTS = 128;
 // REFILL_AT is the share of the local queue left when a refilling claim goes out (see freeSlot).
 const REFILL_AT = 0.75;
 
-type AttemptResult = { ok: true; value: unknown } | { ok: false; error: unknown };
-
 /**
- * Dispatcher claims due jobs when woken, as many as it has free slots, and runs each as an actor in a
- * p-queue bounded by maxRunningJobs. It counts running handlers itself: a handler that outlives its
- * timeout still holds its slot. Outcomes go through the job machine, then to the completion writer.
+ * Dispatcher claims due jobs when woken, as many as it has free slots and room in its local queue
+ * (prefetch), and hands each to the executor once a slot is free. It counts running handlers
+ * itself: a handler that outlives its timeout still holds its slot.
  */
 export class Dispatcher {
-  private readonly queue: PQueue;
-  private readonly running = new Map<string, RunningJob>();
+  /** runningById holds each attempt from its start until its write is settled (see RunningJob). */
+  private readonly runningById = new Map<string, RunningJob>();
+  private readonly executor: Executor;
+  private readonly conclusions: Conclusions;
+  private readonly claims: SingleFlight;
+  /**
+   * wakeups counts wake-ups, so that a claim round can tell whether another round was asked for
+   * meanwhile: SingleFlight runs that round but does not say it is coming.
+   */
+  private wakeups = 0;
   private slotsHeld = 0;
   private readonly prefetched: ClaimedJob[] = [];
   private accepting = true;
-  private claimInFlight: Promise<void> | null = null;
-  private wakeAgain = false;
   private lastClaimFilled = false;
   private wakePending = false;
-  private discardOutcomes = false;
   private readonly taskNames: string[];
   private readonly limitedQueues: string[];
   /** queueHeld counts, per limited queue, the jobs this runtime holds (running or waiting locally). */
   private readonly queueHeld = new Map<string, number>();
-  private readonly actors: JobActors;
   private readonly prefetch: PrefetchSizer;
   /** turnStarts counts the jobs started in this turn of the event loop (see TURN_STARTS). */
   private turnStarts = 0;
@@ -124,11 +106,44 @@ export class Dispatcher {
   private reconcileDue = false;
 
   constructor(private readonly deps: DispatcherDeps) {
-    this.queue = new PQueue({ concurrency: deps.maxRunningJobs });
     this.taskNames = [...deps.tasks.keys()];
     this.limitedQueues = [...deps.queueLimits.keys()];
-    this.actors = new JobActors(deps.maxInterruptions, deps.inspect);
     this.prefetch = new PrefetchSizer(deps.prefetch);
+    this.claims = new SingleFlight(
+      () => this.claimRound(),
+      (error) => this.claimFailed(error),
+    );
+    const actors = new JobActors(deps.maxInterruptions, deps.inspect);
+    this.conclusions = new Conclusions({
+      completions: deps.completions,
+      progress: deps.progress,
+      clock: deps.clock,
+      events: deps.events,
+      logger: deps.logger,
+      policy: deps.policy,
+      actors,
+      runningById: this.runningById,
+      serialQueues: deps.serialQueues,
+      onSerialDone: () => deps.onSerialDone(),
+      armAt: (next) => deps.armAt(next),
+      onCrashDecided: () => {
+        this.accepting = false;
+      },
+      onCrash: (error, job) => deps.onCrash(error, job),
+    });
+    this.executor = new Executor({
+      tasks: deps.tasks,
+      maxRunningJobs: deps.maxRunningJobs,
+      clock: deps.clock,
+      events: deps.events,
+      logger: deps.logger,
+      progress: deps.progress,
+      actors,
+      runningById: this.runningById,
+      conclusions: this.conclusions,
+      takeToken: (task, job) => deps.takeToken(task, job),
+      freeSlot: this.freeSlot,
+    });
   }
 
   /** runningCount is how many handlers hold a slot right now. */
@@ -139,20 +154,13 @@ export class Dispatcher {
   /** wake asks for a claim; wake-ups that arrive during a claim fold into one more round. */
   wake(): void {
     if (!this.accepting) return;
-    if (this.claimInFlight) {
-      this.wakeAgain = true;
-      return;
-    }
-    // A wake-up can land after the rounds' last check but before this settles; it must not be lost.
-    this.claimInFlight = this.claimRounds().finally(() => {
-      this.claimInFlight = null;
-      if (this.wakeAgain) this.wake();
-    });
+    this.wakeups++;
+    this.claims.request();
   }
 
   /**
    * reconcile asks for a check, before the next claim, of what the database says this runtime holds
-   * against what it knows it holds (running, waiting locally, outcome not yet written); the rest is
+   * against what it knows it holds (running, waiting locally, write not yet durable); the rest is
    * given back through the machine's RELEASE, attempt refunded. A claim whose reply was lost (a
    * crash, a dropped connection after the commit) leaves such jobs; the heartbeat calls this too.
    */
@@ -164,12 +172,12 @@ export class Dispatcher {
   /** stopClaiming makes every later wake-up a no-op and resolves once any claim under way has returned. */
   async stopClaiming(): Promise<void> {
     this.accepting = false;
-    await this.claimInFlight;
+    await this.claims.settled();
   }
 
   /** idle resolves when every handler has settled (timed-out ones included). */
   async idle(): Promise<void> {
-    await this.queue.onIdle();
+    await this.executor.idle();
   }
 
   /** resumeClaiming undoes stopClaiming, for a runtime that paused to register again. */
@@ -178,21 +186,21 @@ export class Dispatcher {
   }
 
   /**
-   * abortRunning fires the AbortSignal of every running job with `reason`; their outcomes are still
-   * written, and the guarded write refuses those whose jobs are no longer this runtime's.
+   * abortRunning fires the AbortSignal of every running job with `reason`; their conclusions are
+   * still written, and the guarded write refuses those whose jobs are no longer this runtime's.
    */
   abortRunning(reason: unknown): void {
-    for (const entry of this.running.values()) abortEntry(entry, reason);
+    for (const running of this.runningById.values()) abortJob(running, reason);
   }
 
   /**
-   * abortAll fires the AbortSignal of every running job with `reason` and discards the outcomes of
-   * attempts that end from now on: their jobs are about to be given back whole, not half-recorded.
+   * abortAll fires the AbortSignal of every running job with `reason` and discards the conclusions
+   * of attempts that end from now on: their jobs are about to be given back whole, not half-recorded.
    */
   abortAll(reason: unknown): void {
     this.accepting = false;
-    this.discardOutcomes = true;
-    for (const entry of this.running.values()) abortEntry(entry, reason);
+    this.conclusions.discardFromNow();
+    for (const running of this.runningById.values()) abortJob(running, reason);
   }
 
   /**
@@ -201,11 +209,11 @@ export class Dispatcher {
    * local queue is taken out and ends cancelled at once. Returns false if this runtime does not hold it.
    */
   cancelRunning(jobId: string, reason: string): boolean {
-    const entry = this.running.get(jobId);
-    if (entry) {
-      if (entry.cancelReason === undefined) {
-        entry.cancelReason = reason;
-        abortEntry(entry, new JobCancelledError(jobId, reason));
+    const running = this.runningById.get(jobId);
+    if (running) {
+      if (running.cancelReason === undefined) {
+        running.cancelReason = reason;
+        abortJob(running, new JobCancelledError(jobId, reason));
       }
       return true;
     }
@@ -213,10 +221,7 @@ export class Dispatcher {
     if (waiting === -1) return false;
     const [claimed] = this.prefetched.splice(waiting, 1) as [ClaimedJob];
     this.holdInQueue(claimed.job.queue, -1);
-    const actor = this.actors.start(claimed.job);
-    const cancelled: RunningJob = { job: claimed.job, actor, controller: null, cancelReason: reason };
-    this.running.set(jobId, cancelled);
-    this.write(cancelled, decideOutcome(cancelled, { type: 'CANCEL' }, { error: reason }), null);
+    this.executor.cancelUnstarted(claimed.job, reason);
     return true;
   }
 
@@ -228,46 +233,48 @@ export class Dispatcher {
     return this.prefetched.splice(0);
   }
 
-  // claimRounds fills the free slots and the local queue (prefetch): first each queue with a
+  // claimRound fills the free slots and the local queue (prefetch): first each queue with a
   // concurrency limit that has room (never beyond it, and never prefetched), then every other queue.
-  private async claimRounds(): Promise<void> {
-    try {
-      do {
-        this.wakeAgain = false;
-        // Claims and this check take turns: a claim under way holds jobs not yet known here.
-        if (this.reconcileDue) await this.releaseUnknown();
-        const now = this.deps.clock.now();
-        let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
-        let asked = 0;
-        let taken = 0;
-        for (const [queue, limit] of this.deps.queueLimits) {
-          const queueRoom = Math.min(room, limit - (this.queueHeld.get(queue) ?? 0));
-          if (queueRoom <= 0) continue;
-          const got = await this.claim(now, queueRoom, { queue, serial: this.deps.serialQueues.has(queue) });
-          room -= got;
-          asked += queueRoom;
-          taken += got;
-        }
-        const limit = room + this.prefetch.size;
-        if (limit > 0) {
-          asked += limit;
-          taken += await this.claim(now, limit, { skipQueues: this.limitedQueues });
-        }
-        if (asked === 0) return;
-        this.deps.onClaimed(taken, now);
-        this.lastClaimFilled = taken === asked;
-        if (!this.lastClaimFilled && !this.wakeAgain) this.lookAhead(now);
-      } while (this.accepting && this.wakeAgain);
-    } catch (error) {
-      // A claim that failed may have committed all the same, its reply lost: check what is held.
-      this.reconcileDue = true;
-      this.deps.onClaimError(error);
+  // The claims flight runs one round at a time, and one more if woken meanwhile.
+  private async claimRound(): Promise<undefined> {
+    if (!this.accepting) return;
+    const wakeups = this.wakeups;
+    // Claims and this check take turns: a claim under way holds jobs not yet known here.
+    if (this.reconcileDue) await this.releaseUnknown();
+    const now = this.deps.clock.now();
+    let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
+    let asked = 0;
+    let taken = 0;
+    for (const [queue, limit] of this.deps.queueLimits) {
+      const queueRoom = Math.min(room, limit - (this.queueHeld.get(queue) ?? 0));
+      if (queueRoom <= 0) continue;
+      const got = await this.claim(now, queueRoom, { queue, serial: this.deps.serialQueues.has(queue) });
+      room -= got;
+      asked += queueRoom;
+      taken += got;
     }
+    const limit = room + this.prefetch.size;
+    if (limit > 0) {
+      asked += limit;
+      taken += await this.claim(now, limit, { skipQueues: this.limitedQueues });
+    }
+    if (asked === 0) return;
+    this.deps.onClaimed(taken, now);
+    this.lastClaimFilled = taken === asked;
+    // Woken meanwhile, the next round claims at once: looking ahead now would be a wasted query.
+    if (!this.lastClaimFilled && this.wakeups === wakeups) this.lookAhead(now);
+  }
+
+  // claimFailed reports a failed round. A claim that failed may have committed all the same, its
+  // reply lost: the next round first checks what is held.
+  private claimFailed(error: unknown): void {
+    this.reconcileDue = true;
+    this.deps.onClaimError(error);
   }
 
   // releaseUnknown gives back the jobs the database says this runtime holds that it does not know of.
   private async releaseUnknown(): Promise<void> {
-    const known = [...this.running.keys()];
+    const known = [...this.runningById.keys()];
     for (const claimed of this.prefetched) known.push(claimed.job.id);
     for (const id of this.deps.completions.pendingIds()) known.push(id);
     const now = this.deps.clock.now();
@@ -333,6 +340,7 @@ export class Dispatcher {
     );
   }
 
+  // startPrefetched hands waiting jobs to the executor while slots are free, within this turn's budget.
   private startPrefetched(): void {
     if (!this.accepting) return;
     while (this.slotsHeld < this.deps.maxRunningJobs && this.prefetched.length > 0) {
@@ -342,7 +350,8 @@ export class Dispatcher {
         return;
       }
       this.turnStarts++;
-      this.start(this.prefetched.shift() as ClaimedJob);
+      this.slotsHeld++;
+      this.executor.run(this.prefetched.shift() as ClaimedJob);
     }
   }
 
@@ -354,63 +363,9 @@ export class Dispatcher {
     this.startPrefetched();
   };
 
-  // start runs a claimed job as an actor. The claim itself was written by SQL whose states come from
-  // the machine (checked when the runtime was built), so the actor starts in the state the claim entered.
-  private start({ job, from }: ClaimedJob): void {
-    const entry: RunningJob = {
-      job,
-      actor: this.actors.start(job),
-      controller: null,
-    };
-    this.running.set(job.id, entry);
-    this.slotsHeld++;
-    // The CLAIM happened when the claim statement ran (lockedAt), not when a slot freed for the job.
-    this.deps.events.emitTransition(job, from, 'CLAIM', job.lockedAt ?? this.deps.clock.now());
-    void this.queue.add(() => this.execute(entry));
-  }
-
-  // execute holds the slot until the handler settles, but decides and writes the outcome as soon as
-  // the attempt ends (which a timeout may make earlier than the handler).
-  private execute(entry: RunningJob): Promise<void> {
-    const task = this.deps.tasks.get(entry.job.task) as TaskDefinition;
-    return task.rateLimit ? this.executeLimited(entry, task) : this.runHandler(entry, task);
-  }
-
-  // executeLimited takes a token before the handler runs; without one the job goes back until a
-  // token is due (RERUN: no attempt spent), and its slot is free at once.
-  private async executeLimited(entry: RunningJob, task: TaskDefinition): Promise<void> {
-    let retryAt: Date | null;
-    try {
-      retryAt = await this.deps.takeToken(task, entry.job);
-    } catch (error) {
-      this.conclude(entry, task, { ok: false, error });
-      this.freeSlot(entry.job.queue);
-      return;
-    }
-    if (retryAt === null) return this.runHandler(entry, task);
-    try {
-      this.write(entry, decideOutcome(entry, { type: 'RERUN' }, { runAt: retryAt }), null);
-    } catch (error) {
-      this.concludeFailed(entry, error);
-    }
-    this.freeSlot(entry.job.queue);
-  }
-
-  private runHandler(entry: RunningJob, task: TaskDefinition): Promise<void> {
-    const handlerDone = this.invoke(task, entry);
-    if (!task.timeoutMs) {
-      return handlerDone.then((attempt) => {
-        this.conclude(entry, task, attempt);
-        this.freeSlot(entry.job.queue);
-      });
-    }
-    void this.withTimeout(handlerDone, task.timeoutMs, entry).then((attempt) =>
-      this.conclude(entry, task, attempt),
-    );
-    return handlerDone.then(() => this.freeSlot(entry.job.queue));
-  }
-
-  private freeSlot(queue: string): void {
+  // freeSlot is told by the executor that a handler settled (or never ran): the next waiting job may
+  // start, and the local queue is refilled in time.
+  private readonly freeSlot = (queue: string): void => {
     this.slotsHeld--;
     this.holdInQueue(queue, -1);
     this.prefetch.finished();
@@ -418,7 +373,7 @@ export class Dispatcher {
     // Refill once a quarter of the local queue has gone: the claim stays large, and leaves while
     // three quarters of the queue still cover its round trip.
     if (this.lastClaimFilled && this.prefetched.length <= this.prefetch.size * REFILL_AT) this.wakeSoon();
-  }
+  };
 
   // wakeSoon folds the slots freed within one turn of the event loop into a single claim, instead of
   // one round trip per finished job.
@@ -429,143 +384,5 @@ export class Dispatcher {
       this.wakePending = false;
       this.wake();
     });
-  }
-
-  // invoke runs the handler; a handler that returns a plain value costs no extra promise turn.
-  private invoke(task: TaskDefinition, entry: RunningJob): Promise<AttemptResult> {
-    let returned: unknown;
-    try {
-      returned = task.handler(
-        entry.job.payload,
-        new HandlerContext(entry, this.deps.logger, this.deps.progress),
-      );
-    } catch (error) {
-      return Promise.resolve({ ok: false, error });
-    }
-    if (
-      returned instanceof Promise ||
-      (typeof returned === 'object' && returned !== null && 'then' in returned)
-    ) {
-      return Promise.resolve(returned).then(
-        (value): AttemptResult => ({ ok: true, value }),
-        (error): AttemptResult => ({ ok: false, error }),
-      );
-    }
-    return Promise.resolve({ ok: true, value: returned });
-  }
-
-  private withTimeout(
-    done: Promise<AttemptResult>,
-    timeoutMs: number,
-    entry: RunningJob,
-  ): Promise<AttemptResult> {
-    return new Promise((resolve) => {
-      const timer = this.deps.clock.setTimeout(() => {
-        const error = new TimeoutError(entry.job.id, timeoutMs);
-        abortEntry(entry, error);
-        resolve({ ok: false, error });
-      }, timeoutMs);
-      void done.then((result) => {
-        this.deps.clock.clearTimeout(timer);
-        resolve(result);
-      });
-    });
-  }
-
-  // conclude decides a finished attempt's outcome: synchronously for a success, through the policy
-  // actor for a failure.
-  private conclude(entry: RunningJob, task: TaskDefinition, attempt: AttemptResult): void {
-    if (this.discardOutcomes) {
-      this.forget(entry);
-      return;
-    }
-    let failure: unknown = attempt.ok ? undefined : attempt.error;
-    try {
-      const progressJson = this.deps.progress.take(entry.job.id);
-      if (entry.cancelReason !== undefined) {
-        // Cancelled while it ran: whatever the handler made of its aborted signal, the job ends cancelled.
-        this.write(
-          entry,
-          decideOutcome(entry, { type: 'CANCEL' }, { error: entry.cancelReason, progressJson }),
-          null,
-        );
-        return;
-      }
-      if (attempt.ok) {
-        const settled = resultOutcome(entry, attempt.value, progressJson, this.deps.clock);
-        if (!(settled instanceof InvalidResultError)) {
-          this.write(entry, settled, null);
-          return;
-        }
-        failure = settled;
-      }
-    } catch (error) {
-      this.concludeFailed(entry, error);
-      return;
-    }
-    policyOutcome(entry, task, failure, this.deps.policy, this.deps.clock).then(
-      (decided) => {
-        // A crash stops claiming at once; it is reported once the crashing job is given back.
-        if ('crash' in decided) this.accepting = false;
-        this.write(entry, decided.outcome, 'crash' in decided ? { error: decided.crash } : null);
-      },
-      (error) => this.concludeFailed(entry, error),
-    );
-  }
-
-  private concludeFailed(entry: RunningJob, error: unknown): void {
-    this.deps.logger.error({ err: error, jobId: entry.job.id }, 'concluding a job failed');
-    this.forget(entry);
-  }
-
-  private forget(entry: RunningJob): void {
-    this.running.delete(entry.job.id);
-    this.stopActor(entry);
-  }
-
-  private stopActor(entry: RunningJob): void {
-    if (!entry.actor) return;
-    this.actors.stop(entry.actor);
-    entry.actor = null;
-  }
-
-  // write hands the outcome to the completion writer; once it is durable the job object is brought up
-  // to date, listeners are told, and a crash (if this outcome was a crash's release) is reported.
-  private write(entry: RunningJob, outcome: Outcome, crash: { error: unknown } | null): void {
-    this.stopActor(entry);
-    this.deps.completions.submit(outcome, (written, at, writtenOutcome) => {
-      try {
-        if (written) this.applyWritten(entry.job, writtenOutcome, at);
-        else {
-          this.deps.logger.warn(
-            { jobId: entry.job.id, attempt: outcome.attempt, to: outcome.to },
-            'outcome discarded: the job is no longer held by this attempt',
-          );
-        }
-      } finally {
-        this.forget(entry);
-        if (this.deps.serialQueues.has(entry.job.queue)) this.deps.onSerialDone();
-        if (crash) this.deps.onCrash(crash.error, entry.job);
-      }
-    });
-  }
-
-  private applyWritten(job: Job, outcome: Outcome, at: Date): void {
-    // A retry's run_at is known here, so the waker is armed for it without asking the database.
-    if (outcome.runAt) this.deps.armAt(outcome.runAt);
-    job.state = outcome.to;
-    job.attempts += outcome.attemptDelta;
-    if (outcome.runAt) job.runAt = outcome.runAt;
-    if (outcome.error !== null) job.lastError = outcome.error;
-    if (outcome.resultJson !== null) job.result = JSON.parse(outcome.resultJson);
-    job.finishedAt = outcome.finished ? at : null;
-    job.lockedBy = null;
-    job.lockedAt = null;
-    job.updatedAt = at;
-    this.deps.events.emitTransition(job, outcome.from, outcome.event, at);
-    if (outcome.remove) {
-      job.state = 'removed';
-      this.deps.events.emitTransition(job, outcome.to, 'REMOVE', at);
-    }
   }
 }

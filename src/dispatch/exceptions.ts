@@ -24,10 +24,10 @@ export function toPolicyLogic(policy: OnExceptionPolicy | undefined): AnyActorLo
 }
 
 /**
- * decide runs the policy as an actor for one failed attempt and returns its checked decision. A
+ * askPolicy runs the policy as an actor for one failed attempt and returns its checked decision. A
  * policy that throws or answers nonsense raises a PolicyError.
  */
-export async function decide(logic: AnyActorLogic, input: PolicyInput): Promise<PolicyDecision> {
+export async function askPolicy(logic: AnyActorLogic, input: PolicyInput): Promise<PolicyDecision> {
   let output: unknown;
   try {
     output = await toPromise(createActor(logic, { input }).start());

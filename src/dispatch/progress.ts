@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
+import { SingleFlight } from '../core/single-flight.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import type { Job } from '../storage/job-row.js';
 import type { Storage } from '../storage/storage.js';
@@ -17,20 +18,24 @@ export const PROGRESS_WRITE_INTERVAL_MS = 500;
  * ProgressWriter takes the progress handlers report and persists it throttled: every report is
  * emitted at once as `job:progress`, but the database sees at most one write per
  * PROGRESS_WRITE_INTERVAL_MS (of the runtime's clock), carrying each job's latest report only, so a
- * tight loop cannot flood it. A job's last unwritten report travels with its outcome instead.
+ * tight loop cannot flood it. Writes go one at a time, so an older report never lands after a newer
+ * one. A job's last unwritten report travels with its attempt's write instead.
  */
 export class ProgressWriter {
   private readonly pending = new Map<string, { job: Job; json: string }>();
   private timer: TimerHandle | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  /** flushes runs one write at a time; a timer that fires meanwhile asks for one more after it. */
+  private readonly flushes: SingleFlight;
 
   constructor(
     private readonly storage: Storage,
     private readonly consumerId: string,
     private readonly clock: Clock,
     private readonly events: RuntimeEvents,
-    private readonly onError: (error: unknown) => void,
-  ) {}
+    onError: (error: unknown) => void,
+  ) {
+    this.flushes = new SingleFlight(() => this.flush(), onError);
+  }
 
   /** report validates and records a job's progress; bad numbers throw a ValidationError to the handler. */
   report(job: Job, completed: number, total: number): void {
@@ -52,11 +57,11 @@ export class ProgressWriter {
     this.pending.set(job.id, { job, json: JSON.stringify(progress) });
     this.timer ??= this.clock.setTimeout(() => {
       this.timer = null;
-      this.writing = this.flush();
+      this.flushes.request();
     }, PROGRESS_WRITE_INTERVAL_MS);
   }
 
-  /** take hands over a job's unwritten progress (as JSON text) so that its outcome write carries it. */
+  /** take hands over a job's unwritten progress (as JSON text) so that its attempt's write carries it. */
   take(jobId: string): string | null {
     const entry = this.pending.get(jobId);
     if (!entry) return null;
@@ -68,23 +73,19 @@ export class ProgressWriter {
   async stop(): Promise<void> {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
-    await this.writing;
+    await this.flushes.settled();
   }
 
-  // flush writes every pending report in one statement. Progress is advisory: a failed write is
-  // reported and dropped, since the next report or the job's outcome carries a newer value anyway.
-  private async flush(): Promise<void> {
+  // flush writes every pending report in one statement. Progress is advisory: a failed write goes to
+  // onError and is dropped, since the next report or the attempt's write carries a newer value anyway.
+  private async flush(): Promise<undefined> {
     const batch = [...this.pending.values()];
     this.pending.clear();
     if (batch.length === 0) return;
-    try {
-      await this.storage.jobsWriteProgress(
-        batch.map(({ job, json }) => ({ jobId: job.id, attempt: job.attempts, progressJson: json })),
-        this.consumerId,
-        this.clock.now(),
-      );
-    } catch (error) {
-      this.onError(error);
-    }
+    await this.storage.jobsWriteProgress(
+      batch.map(({ job, json }) => ({ jobId: job.id, attempt: job.attempts, progressJson: json })),
+      this.consumerId,
+      this.clock.now(),
+    );
   }
 }
