@@ -45,8 +45,7 @@ export type JobEvent =
   /**
    * The consumer holding the job stopped heartbeating; the job will be claimed again. Its attempt is
    * refunded (a handler may never have started: the job may have waited in the dead consumer's local
-   * queue) and the interruption is counted instead. Refused on the last interruption allowed: the
-   * job then FAILs.
+   * queue) and the interruption is counted instead. On the last interruption allowed the job fails.
    */
   | { type: 'INTERRUPT' }
   /** The consumer gave the job back unfinished (shutdown, crash), refunding the attempt. */
@@ -153,11 +152,16 @@ export const jobMachine = setup({
         SUCCEED: { target: 'succeeded' },
         RETRY: { target: 'retry', guard: 'hasAttemptsLeft' },
         FAIL: { target: 'failed' },
-        INTERRUPT: {
-          target: 'interrupted',
-          guard: 'hasInterruptionsLeft',
-          actions: ['refundAttempt', 'countInterruption'],
-        },
+        // The consumer died holding the job: claimable again while interruptions are left, else
+        // failed (a job that kills its worker every time must stop); either way it is counted.
+        INTERRUPT: [
+          {
+            target: 'interrupted',
+            guard: 'hasInterruptionsLeft',
+            actions: ['refundAttempt', 'countInterruption'],
+          },
+          { target: 'failed', actions: 'countInterruption' },
+        ],
         RELEASE: { target: 'not_started', actions: 'refundAttempt' },
         RERUN: { target: 'not_started', actions: 'refundAttempt' },
         CANCEL: { target: 'cancelled' },

@@ -161,7 +161,7 @@ describe('job machine', () => {
     assert.equal(compared, JOB_STATES.length * EVENTS.length * 9);
   });
 
-  it('refunds the attempt on INTERRUPT and counts the interruption; refuses the last interruption allowed', () => {
+  it('refunds the attempt on INTERRUPT and counts the interruption; fails the job on the last interruption allowed', () => {
     const running = (interruptions: number) =>
       jobMachine.resolveState({
         value: 'running',
@@ -171,10 +171,11 @@ describe('job machine', () => {
     assert.equal(interrupted.value, 'interrupted');
     assert.equal(interrupted.context.attempts, 0, 'a job that never ran its handler keeps its attempt');
     assert.equal(interrupted.context.interruptions, 2);
-    // The third interruption of three: the machine refuses INTERRUPT, and the sweep sends FAIL.
-    const last = running(2);
-    assert.equal(last.can({ type: 'INTERRUPT' }), false);
-    assert.equal(last.can({ type: 'FAIL' }), true);
+    // The third interruption of three: the machine itself fails the job, counting the interruption.
+    const [failed] = transition(jobMachine, running(2), { type: 'INTERRUPT' });
+    assert.equal(failed.value, 'failed');
+    assert.equal(failed.context.attempts, 1, 'the attempt stays spent');
+    assert.equal(failed.context.interruptions, 3);
   });
 
   it('derives the claim from the machine: claimable states and target', () => {

@@ -157,7 +157,7 @@ export function buildParts(
     storage,
     o.clock,
     o,
-    { from: targetOf('CLAIM'), interrupted: targetOf('INTERRUPT'), failed: targetOf('FAIL') },
+    targetOf('CLAIM'),
     database,
     {
       onBeat: (at, swept) => {

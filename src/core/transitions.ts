@@ -95,7 +95,7 @@ export function decide(
 // event or a self-transition; only then is can() worth asking.
 function askMachine(state: JobState, type: JobEventType, attempts: number, maxAttempts: number): Decision {
   // jobId is left empty: decisions do not depend on it (see decisions). Nor do the interruption
-  // counts: only INTERRUPT reads them, and the sweep decides it in SQL (see consumersSweep).
+  // counts: only INTERRUPT reads them, and the sweep asks the machine itself (see planTakeBack).
   const context: JobMachineContext = {
     jobId: '',
     attempts,
@@ -134,6 +134,46 @@ export function tryTransition(job: JobFacts, event: JobEventType): PlannedTransi
     to: decision.to,
     attempts: decision.attempts,
     finished: decision.finished,
+  };
+}
+
+/** HeldJobFacts are the parts of a job held by a dead consumer that the machine decides its fate on. */
+export interface HeldJobFacts extends JobFacts {
+  interruptions: number;
+  maxInterruptions: number;
+}
+
+/** TakeBack is what the machine makes of a job taken back from a dead consumer (its INTERRUPT). */
+export interface TakeBack {
+  to: JobState;
+  attempts: number;
+  interruptions: number;
+  finished: boolean;
+}
+
+/**
+ * planTakeBack asks the machine what INTERRUPT does to a job whose consumer died holding it. The
+ * machine is asked afresh with the job's own interruption counts: this is the one decision they
+ * matter to, so it bypasses the remembered decisions.
+ */
+export function planTakeBack(job: HeldJobFacts): TakeBack {
+  const before = jobMachine.resolveState({
+    value: job.state,
+    context: {
+      jobId: job.id,
+      attempts: job.attempts,
+      maxAttempts: job.maxAttempts,
+      interruptions: job.interruptions,
+      maxInterruptions: job.maxInterruptions,
+    },
+  });
+  if (!before.can({ type: 'INTERRUPT' })) throw new InvalidTransitionError(job.id, job.state, 'INTERRUPT');
+  const [after] = transition(jobMachine, before, { type: 'INTERRUPT' });
+  return {
+    to: after.value as JobState,
+    attempts: after.context.attempts,
+    interruptions: after.context.interruptions,
+    finished: after.hasTag('finished'),
   };
 }
 

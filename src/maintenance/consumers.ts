@@ -1,6 +1,7 @@
+import type { JobState } from '../../machines/job.js';
 import type { Clock } from '../core/clock.js';
 import type { DatabaseStatus } from '../core/database-status.js';
-import type { Storage, SweepResult, SweepTransitions } from '../storage/storage.js';
+import type { Storage, SweepResult } from '../storage/storage.js';
 import { Heartbeat, type HeartbeatCounts, type HeartbeatHooks } from './heartbeat.js';
 import { type MaintenanceService, Periodic, periodicConfig } from './periodic.js';
 import { type SweepCounts, Sweeper } from './sweeper.js';
@@ -99,12 +100,12 @@ export class ConsumerRegistry {
     storage: Storage,
     private readonly clock: Clock,
     timing: ConsumerTiming,
-    transitions: SweepTransitions,
+    heldState: JobState,
     database: DatabaseStatus,
     hooks: ConsumerHooks,
   ) {
     const heartbeat = new Heartbeat(consumerId, name, storage, database, hooks);
-    const sweeper = new Sweeper(storage, transitions, timing, database);
+    const sweeper = new Sweeper(storage, heldState, timing, database);
     this.upkeep = new ConsumerUpkeep(heartbeat, sweeper, database, timing.consumerTimeoutMs, hooks);
     const config = periodicConfig(
       'heartbeat',

@@ -1,5 +1,6 @@
 import type { DatabaseStatus } from '../core/database-status.js';
-import type { Storage, SweepResult, SweepTransitions } from '../storage/storage.js';
+import { planTakeBack } from '../core/transitions.js';
+import type { OrphanedJob, Storage, SweepResult, TakeBackWrite } from '../storage/storage.js';
 import type { MaintenanceService } from './periodic.js';
 
 /** SweeperConfig is how long a silent consumer is given, and how often a job may be taken back. */
@@ -17,16 +18,17 @@ export interface SweepCounts extends SweepResult {
 }
 
 /**
- * Sweeper takes back the jobs of consumers silent for consumerTimeoutMs: their running jobs go back
- * to claimable through INTERRUPT, or to failed when out of interruptions, so that another runtime
- * finishes them; their rows are deleted.
+ * Sweeper takes back the jobs of consumers silent for consumerTimeoutMs, so that another runtime
+ * finishes them, and deletes their rows. What becomes of each job is the machine's INTERRUPT, asked
+ * with the job's own counts: claimable again while it has interruptions left, else failed.
  */
 export class Sweeper implements MaintenanceService<SweepCounts> {
   readonly name = 'sweep';
 
   constructor(
     private readonly storage: Storage,
-    private readonly transitions: SweepTransitions,
+    // heldState is the state of a job a consumer holds: the machine's CLAIM target.
+    private readonly heldState: OrphanedJob['state'],
     private readonly config: SweeperConfig,
     private readonly database: DatabaseStatus,
   ) {}
@@ -34,18 +36,30 @@ export class Sweeper implements MaintenanceService<SweepCounts> {
   /** runOnce sweeps the consumers silent since `now − consumerTimeoutMs`. */
   async runOnce(now: Date): Promise<SweepCounts> {
     const silentSince = new Date(now.getTime() - this.config.consumerTimeoutMs);
+    const finished = new Set<string>();
     try {
-      const result = await this.storage.consumersSweep(
-        silentSince,
-        now,
-        this.transitions,
-        this.config.maxInterruptions,
-      );
-      const failed = result.jobs.filter((job) => job.state === this.transitions.failed).length;
+      const result = await this.storage.consumersSweep(silentSince, now, this.heldState, (job) => {
+        const write = this.takeBack(job);
+        if (write.finished) finished.add(job.id);
+        return write;
+      });
+      const failed = result.jobs.filter((job) => finished.has(job.id)).length;
       return { ...result, interrupted: result.jobs.length - failed, failed };
     } catch (error) {
       this.database.failed(error);
       throw error;
     }
+  }
+
+  private takeBack(job: OrphanedJob): TakeBackWrite {
+    const { maxInterruptions } = this.config;
+    const plan = planTakeBack({ ...job, maxInterruptions });
+    return {
+      state: plan.to,
+      attempts: plan.attempts,
+      interruptions: plan.interruptions,
+      finished: plan.finished,
+      message: `consumer ${job.lockedBy} stopped heartbeating while holding this job (interruption ${plan.interruptions} of at most ${maxInterruptions})`,
+    };
   }
 }

@@ -10,13 +10,6 @@ export interface ConsumerRecord {
   pid: number;
 }
 
-/** SweepTransitions are the machine's states for a sweep: held jobs are `from`; INTERRUPT and FAIL targets. */
-export interface SweepTransitions {
-  from: JobState;
-  interrupted: JobState;
-  failed: JobState;
-}
-
 /** SweepResult lists the consumers a sweep deleted and the jobs it took back, with their new state. */
 export interface SweepResult {
   consumers: string[];
@@ -56,60 +49,107 @@ export async function consumerDelete(db: Queryable, tables: Tables, id: string):
   await db.query(`DELETE FROM ${tables.consumers} WHERE id = $1`, [id]);
 }
 
+/** OrphanedJob is a running job whose holder has no consumer row, as the sweep found it. */
+export interface OrphanedJob {
+  id: string;
+  lockedBy: string;
+  state: JobState;
+  attempts: number;
+  maxAttempts: number;
+  interruptions: number;
+}
+
+/** TakeBackWrite is what the sweep writes for one orphaned job: the machine's decision for it. */
+export interface TakeBackWrite {
+  state: JobState;
+  attempts: number;
+  interruptions: number;
+  /** finished sets finished_at (the machine's `finished` tag). */
+  finished: boolean;
+  /** message is the job's last error, and is appended to its errors. */
+  message: string;
+}
+
 /**
  * consumersSweep deletes consumers silent since before `silentSince` and, in the same statement,
- * takes back every running job whose holder has no consumer row: the machine's INTERRUPT
- * (claimable again, attempt refunded, one more interruption) while the job has interruptions left
- * under `maxInterruptions` (the machine's hasInterruptionsLeft guard), else FAIL. Rows another
- * sweeper or a live writer has locked are skipped, so concurrent sweeps never do the same work twice.
+ * finds every job in state `from` whose holder has no consumer row. `takeBack` (the machine) says
+ * what each becomes; a second statement writes that, guarded on the job still being held as found,
+ * so a concurrent sweep, or a late write of the holder itself, wins over this one and nothing is
+ * done twice. The common sweep, finding nothing, is one round trip.
  */
 export async function consumersSweep(
   db: Queryable,
   tables: Tables,
   silentSince: Date,
   now: Date,
-  transitions: SweepTransitions,
-  maxInterruptions: number,
+  from: JobState,
+  takeBack: (job: OrphanedJob) => TakeBackWrite,
 ): Promise<SweepResult> {
-  const result = await db.query<{
+  const found = await db.query<{
     kind: 'consumer' | 'job';
     id: string;
-    state: JobState | null;
+    locked_by: string | null;
+    attempts: number | null;
+    max_attempts: number | null;
+    interruptions: number | null;
   }>(
     `WITH dead AS (
          DELETE FROM ${tables.consumers} AS c
           WHERE c.id IN (SELECT id FROM ${tables.consumers} WHERE last_heartbeat < $1 FOR UPDATE SKIP LOCKED)
-         RETURNING c.id),
-       orphaned AS (
-         SELECT j.id, j.locked_by, j.interruptions + 1 < $3 AS resumes FROM ${tables.jobs} AS j
-          WHERE j.locked_by IS NOT NULL AND j.state = '${transitions.from}'
-            AND NOT EXISTS (SELECT 1 FROM ${tables.consumers} AS c
-                             WHERE c.id = j.locked_by AND c.id NOT IN (SELECT id FROM dead))
-            FOR UPDATE OF j SKIP LOCKED),
-       taken AS (
-         UPDATE ${tables.jobs} AS j
-            SET state = CASE WHEN o.resumes THEN '${transitions.interrupted}' ELSE '${transitions.failed}' END,
-                attempts = CASE WHEN o.resumes THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
-                interruptions = j.interruptions + 1,
-                finished_at = CASE WHEN o.resumes THEN NULL ELSE $2::timestamptz END,
-                last_error = 'consumer ' || o.locked_by || ' stopped heartbeating while holding this job (interruption '
-                             || j.interruptions + 1 || ' of at most ' || $3 || ')',
-                errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $2::timestamptz,
-                           'message', 'consumer ' || o.locked_by || ' stopped heartbeating while holding this job (interruption '
-                             || j.interruptions + 1 || ' of at most ' || $3 || ')')),
-                locked_by = NULL, locked_at = NULL, updated_at = $2
-           FROM orphaned AS o
-          WHERE j.id = o.id
-         RETURNING j.id, j.state)
-       SELECT 'consumer' AS kind, id, NULL AS state FROM dead
+         RETURNING c.id)
+       SELECT 'consumer' AS kind, id, NULL AS locked_by, NULL AS attempts, NULL AS max_attempts,
+              NULL AS interruptions
+         FROM dead
        UNION ALL
-       SELECT 'job', id::text, state FROM taken`,
-    [silentSince, now, maxInterruptions],
+       SELECT 'job', j.id::text, j.locked_by, j.attempts, j.max_attempts, j.interruptions
+         FROM ${tables.jobs} AS j
+        WHERE j.locked_by IS NOT NULL AND j.state = $2
+          AND NOT EXISTS (SELECT 1 FROM ${tables.consumers} AS c
+                           WHERE c.id = j.locked_by AND c.id NOT IN (SELECT id FROM dead))`,
+    [silentSince, from],
   );
   const swept: SweepResult = { consumers: [], jobs: [] };
-  for (const row of result.rows) {
-    if (row.kind === 'consumer') swept.consumers.push(row.id);
-    else swept.jobs.push({ id: row.id, state: row.state as JobState });
+  const orphans: { job: OrphanedJob; write: TakeBackWrite }[] = [];
+  for (const row of found.rows) {
+    if (row.kind === 'consumer') {
+      swept.consumers.push(row.id);
+      continue;
+    }
+    const job: OrphanedJob = {
+      id: row.id,
+      lockedBy: row.locked_by as string,
+      state: from,
+      attempts: row.attempts as number,
+      maxAttempts: row.max_attempts as number,
+      interruptions: row.interruptions as number,
+    };
+    orphans.push({ job, write: takeBack(job) });
   }
+  if (orphans.length === 0) return swept;
+  const taken = await db.query<{ id: string; state: JobState }>(
+    `UPDATE ${tables.jobs} AS j
+        SET state = w.state, attempts = w.attempts, interruptions = w.interruptions,
+            finished_at = CASE WHEN w.finished THEN $8::timestamptz END,
+            last_error = w.message,
+            errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $8::timestamptz,
+                       'message', w.message)),
+            locked_by = NULL, locked_at = NULL, updated_at = $8
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bool[], $7::text[])
+              AS w(id, locked_by, state, attempts, interruptions, finished, message)
+      WHERE j.id = w.id AND j.locked_by = w.locked_by AND j.state = $9
+      RETURNING j.id::text AS id, j.state`,
+    [
+      orphans.map((o) => o.job.id),
+      orphans.map((o) => o.job.lockedBy),
+      orphans.map((o) => o.write.state),
+      orphans.map((o) => o.write.attempts),
+      orphans.map((o) => o.write.interruptions),
+      orphans.map((o) => o.write.finished),
+      orphans.map((o) => o.write.message),
+      now,
+      from,
+    ],
+  );
+  for (const row of taken.rows) swept.jobs.push({ id: row.id, state: row.state });
   return swept;
 }

@@ -15,8 +15,9 @@ import {
   consumerHeartbeat,
   consumerRegister,
   consumersSweep,
+  type OrphanedJob,
   type SweepResult,
-  type SweepTransitions,
+  type TakeBackWrite,
 } from './consumer-statements.js';
 import { jobReplace, jobsInsert, jobsInsertUnlessKeyLive, jobsLiveByKeys } from './insert-statements.js';
 import type { Job } from './job-row.js';
@@ -29,7 +30,7 @@ import type { ClaimTransition, NewJob, Queryable } from './types.js';
 // vocabulary from one place; each is defined beside its statements (or in types.ts if shared).
 export type { JobFilter } from './admin-statements.js';
 export type { ClaimedJob, ClaimRequest } from './claim-statements.js';
-export type { ConsumerRecord, SweepResult, SweepTransitions } from './consumer-statements.js';
+export type { ConsumerRecord, OrphanedJob, SweepResult, TakeBackWrite } from './consumer-statements.js';
 export { CANCEL_PREFIX } from './notification-statements.js';
 export type { ClaimTransition, NewJob, Queryable } from './types.js';
 
@@ -163,14 +164,17 @@ export class Storage {
     return consumerDelete(this.db, this.tables, id);
   }
 
-  /** consumersSweep deletes silent consumers and takes back the jobs they held (see consumer-statements). */
+  /**
+   * consumersSweep deletes silent consumers and takes back the jobs in state `from` whose holder is
+   * gone, each as `takeBack` decides (see consumer-statements).
+   */
   consumersSweep(
     silentSince: Date,
     now: Date,
-    transitions: SweepTransitions,
-    maxInterruptions: number,
+    from: JobState,
+    takeBack: (job: OrphanedJob) => TakeBackWrite,
   ): Promise<SweepResult> {
-    return consumersSweep(this.db, this.tables, silentSince, now, transitions, maxInterruptions);
+    return consumersSweep(this.db, this.tables, silentSince, now, from, takeBack);
   }
 
   /** jobsReleaseHeld gives back the jobs `consumerId` holds but `exceptIds` does not list (RELEASE). */
