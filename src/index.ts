@@ -64,6 +64,7 @@ export type { Logger } from './core/logger.js';
 export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './core/time-range.js';
 export { RESULT_MAX_BYTES } from './dispatch/attempt-outcomes.js';
 export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './dispatch/exceptions.js';
+export type { HandlerContext } from './dispatch/handler-context.js';
 export { type JobProgress, PROGRESS_WRITE_INTERVAL_MS } from './dispatch/progress.js';
 export {
   type EnqueueOptions,
