@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  type Job,
   type ScheduleTickEvent,
   SimulatedClock,
   type TransitionEvent,
   ValidationError,
 } from '../src/index.js';
-import { freshSchema, nextEvent, testRuntime, withPool } from './support/helpers.js';
+import { freshSchema, gate, nextEvent, testRuntime, withPool } from './support/helpers.js';
 
 const MINUTE = 60_000;
 
@@ -132,6 +133,37 @@ describe('schedules', () => {
     assert.equal(ticks.filter((t) => t.startsWith('c-all'))[0], 'c-all 00:01');
   });
 
+  it("a scheduled run is prepared like an enqueue of its task: the task's maxAttempts applies", async () => {
+    const schema = freshSchema('schedtask');
+    const clock = new SimulatedClock(new Date('2026-03-01T00:00:30Z'));
+    // The handler holds the runs, so that the rows read back are the runs as enqueued.
+    const held = gate();
+    const worker = testRuntime({
+      schema,
+      clock,
+      pollIntervalMs: 30_000,
+      tasks: { report: { handler: () => held.opened, maxAttempts: 3 } },
+    });
+    await worker.start();
+    try {
+      await worker.schedules.upsert('report', { cron: '* * * * *', task: 'report' });
+      const tick = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');
+      clock.advance(30_000);
+      const scheduled = (await tick).job;
+      const enqueued = await worker.enqueue('report');
+      const options = (job: Job | null) => ({
+        queue: job?.queue,
+        priority: job?.priority,
+        maxAttempts: job?.maxAttempts,
+      });
+      assert.deepEqual(options(scheduled), { queue: 'default', priority: 0, maxAttempts: 3 });
+      assert.deepEqual(options(await worker.getJob(scheduled.id)), options(enqueued));
+    } finally {
+      held.open();
+      await worker.stop();
+    }
+  });
+
   it('everyMs counts from the end of the last run', async () => {
     const schema = freshSchema('schedevery');
     const clock = new SimulatedClock(new Date('2026-03-01T00:00:00Z'));
@@ -190,21 +222,27 @@ describe('schedules', () => {
       const running = nextEvent(worker.events, 'job:running');
       clock.advance(MINUTE);
       await running;
+      // advance moves the clock on and waits for a pass at the time reached: the first pass of an
+      // advance runs at the first poll timer on the way, the pass after it at the time reached.
+      const advance = (ms: number) => {
+        const reached = clock.now().getTime() + ms;
+        const passed = nextEvent<{ at: Date }>(
+          worker.events,
+          'schedule:pass',
+          (e) => e.at.getTime() >= reached,
+        );
+        clock.advance(ms);
+        return passed;
+      };
       // Three more ticks pass while the first run is stuck, one pass after each.
-      for (let minute = 2; minute <= 4; minute++) {
-        const passed = nextEvent(worker.events, 'schedule:pass');
-        clock.advance(MINUTE);
-        await passed;
-      }
+      for (let minute = 2; minute <= 4; minute++) await advance(MINUTE);
       const schedule = await worker.schedules.get('report');
       assert.equal(schedule?.nextRunAt?.getUTCMinutes(), overlap === 'skip' ? 5 : 4);
       const finished = nextEvent<TransitionEvent>(worker.events, 'job:succeeded');
       release();
       await finished;
       // Ten seconds later (00:04:40), 'queue' runs the tick it held; 'skip' waits for the next tick.
-      const passed = nextEvent(worker.events, 'schedule:pass');
-      clock.advance(10_000);
-      await passed;
+      await advance(10_000);
       if (overlap === 'skip') {
         assert.deepEqual(ticks, ['00:01']);
         const next = nextEvent<ScheduleTickEvent>(worker.events, 'schedule:tick');

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { JobEventType, JobState } from '../../machines/job.js';
-import type { Schedule } from '../api/schedules.js';
 import type { Job } from '../storage/job-row.js';
+import type { Schedule } from '../storage/schedule-statements.js';
 
 /** TransitionEvent describes one durable state change of a job. */
 export interface TransitionEvent {

@@ -2,12 +2,11 @@ import { Cron } from 'croner';
 import { ValidationError } from '../core/errors.js';
 import { isStorableText, toJsonText } from '../core/json.js';
 import { MAX_DELAY_MS } from '../core/time-range.js';
+import type { CatchUp, Overlap } from '../storage/schedule-statements.js';
 import { validateTaskName } from './tasks.js';
 
-/** Overlap says what a tick does while the schedule's previous run is still unfinished. */
-export type Overlap = 'skip' | 'queue';
-/** CatchUp says which ticks missed during downtime still run: none, only the latest, or all. */
-export type CatchUp = 'none' | 'latest' | 'all';
+// Overlap and CatchUp are the values of the schedules table's columns, declared with it.
+export type { CatchUp, Overlap } from '../storage/schedule-statements.js';
 
 /** ScheduleOptions define a recurring job: a cron expression or a period, and the job to enqueue. */
 export interface ScheduleOptions {
