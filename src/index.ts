@@ -49,6 +49,7 @@ export {
   JobchartError,
   JobNotFoundError,
   OutcomeRefusedError,
+  PolicyError,
   PresumedDeadError,
   RuntimeCrashedError,
   RuntimeStateError,
@@ -63,7 +64,7 @@ export {
 export type { Logger } from './core/logger.js';
 export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './core/time-range.js';
 export { RESULT_MAX_BYTES } from './dispatch/attempt-outcomes.js';
-export { type OnExceptionPolicy, PolicyError, type PolicyFunction } from './dispatch/exceptions.js';
+export type { OnExceptionPolicy, PolicyFunction } from './dispatch/exceptions.js';
 export type { HandlerContext } from './dispatch/handler-context.js';
 export { type JobProgress, PROGRESS_WRITE_INTERVAL_MS } from './dispatch/progress.js';
 export {

@@ -29,7 +29,7 @@ describe('the periodic maintenance shape', () => {
     const periodic = new Periodic(
       service,
       clock,
-      periodicConfig('counting', {}, { intervalMs: 100, runAtStart: false }),
+      periodicConfig('counting', {}, { intervalMs: 100, runAtStart: false, whenBusy: 'skip' }),
       {
         onRun: (counts) => {
           seen.push(counts);
@@ -58,7 +58,7 @@ describe('the periodic maintenance shape', () => {
     const periodic = new Periodic(
       service,
       clock,
-      { intervalMs: 100, runAtStart: true },
+      { intervalMs: 100, runAtStart: true, whenBusy: 'skip' },
       { onError: assert.fail },
     );
     periodic.start();
@@ -72,10 +72,29 @@ describe('the periodic maintenance shape', () => {
     assert.equal(service.rounds, 2, 'the triggers made exactly one more round');
   });
 
+  it("a tick that finds a round under way asks for one more when whenBusy is 'once-more'", async () => {
+    const clock = new SimulatedClock();
+    const service = new CountingService();
+    const hold = gate();
+    service.hold = hold.opened;
+    const periodic = new Periodic(
+      service,
+      clock,
+      { intervalMs: 100, runAtStart: true, whenBusy: 'once-more' },
+      { onError: assert.fail },
+    );
+    periodic.start();
+    clock.advance(100);
+    hold.open();
+    await periodic.stop();
+    assert.equal(service.rounds, 2, 'the busy tick was run right after the round under way');
+  });
+
   it('validates its interval', () => {
     for (const intervalMs of [0, -1, 1.5, Number.NaN, 2 ** 31])
       assert.throws(
-        () => periodicConfig('heartbeat', { intervalMs }, { intervalMs: 1, runAtStart: false }),
+        () =>
+          periodicConfig('heartbeat', { intervalMs }, { intervalMs: 1, runAtStart: false, whenBusy: 'skip' }),
         (error: unknown) => error instanceof ValidationError && error.field === 'heartbeat.intervalMs',
       );
   });

@@ -107,14 +107,14 @@ export class Schedules {
   /** start runs a pass every `intervalMs` of the clock, beginning now; each is told as `schedule:pass`. */
   start(intervalMs: number): void {
     if (this.periodic) return;
-    const config = periodicConfig('schedules', { intervalMs }, { intervalMs, runAtStart: true });
+    const config = periodicConfig(
+      'schedules',
+      { intervalMs },
+      { intervalMs, runAtStart: true, whenBusy: 'once-more' },
+    );
     this.periodic = new Periodic(this.scheduler, this.deps.clock, config, {
       onRun: (counts, at) => {
         this.deps.events.emit('schedule:pass', { at, enqueued: counts.enqueued });
-        // Periodic drops a tick that finds a pass under way. A pass that outlasted an interval missed
-        // one, and a schedule may have fallen due since the pass's time: one more pass runs at once
-        // rather than leave that run waiting another interval.
-        if (this.deps.clock.now().getTime() - at.getTime() >= config.intervalMs) this.periodic?.trigger();
       },
       onError: (error) => this.deps.onError(error),
     });

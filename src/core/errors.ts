@@ -241,3 +241,13 @@ export class RuntimeCrashedError extends JobchartError {
     super('RUNTIME_CRASHED', 'the runtime crashed: expected it to keep running', { cause });
   }
 }
+
+/** PolicyError is a policy that threw or answered something other than a PolicyDecision; the runtime crashes on it. */
+export class PolicyError extends JobchartError {
+  /** jobId is the job whose failure the policy was asked about. */
+  readonly jobId: string;
+  constructor(jobId: string, detail: string, cause?: unknown) {
+    super('POLICY', `job ${jobId}: onException policy failed, expected a decision (${detail})`, { cause });
+    this.jobId = jobId;
+  }
+}

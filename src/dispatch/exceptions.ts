@@ -1,19 +1,12 @@
 import { type AnyActorLogic, createActor, fromPromise, toPromise } from 'xstate';
 import { type PolicyDecision, type PolicyInput, policyMachine } from '../../machines/policy.js';
-import { JobchartError } from '../core/errors.js';
+import { PolicyError } from '../core/errors.js';
 
 /** PolicyFunction is an onException policy written as a plain (possibly async) function. */
 export type PolicyFunction = (input: PolicyInput) => PolicyDecision | Promise<PolicyDecision>;
 
 /** OnExceptionPolicy is a policy function or any XState actor logic taking PolicyInput and outputting a PolicyDecision. */
 export type OnExceptionPolicy = PolicyFunction | AnyActorLogic;
-
-/** PolicyError is a policy that threw or answered something other than a PolicyDecision; the runtime crashes on it. */
-export class PolicyError extends JobchartError {
-  constructor(jobId: string, detail: string, cause?: unknown) {
-    super('POLICY', `job ${jobId}: onException policy failed, expected a decision (${detail})`, { cause });
-  }
-}
 
 /** toPolicyLogic turns a policy option into actor logic; the default is the policy machine. */
 export function toPolicyLogic(policy: OnExceptionPolicy | undefined): AnyActorLogic {

@@ -110,7 +110,7 @@ export class ConsumerRegistry {
     const config = periodicConfig(
       'heartbeat',
       { intervalMs: timing.heartbeatIntervalMs },
-      { intervalMs: timing.heartbeatIntervalMs, runAtStart: false },
+      { intervalMs: timing.heartbeatIntervalMs, runAtStart: false, whenBusy: 'skip' },
     );
     this.periodic = new Periodic(this.upkeep, clock, config, {
       onRun: ({ heartbeat: beat, sweep }, at) => {

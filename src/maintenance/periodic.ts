@@ -20,6 +20,12 @@ export interface PeriodicConfig {
   intervalMs: number;
   /** runAtStart runs a first round as soon as the service starts, rather than one interval later. */
   runAtStart: boolean;
+  /**
+   * whenBusy is what a tick does that finds a round under way: `skip` its turn (a heartbeat, whose
+   * next tick comes soon enough), or ask for `once-more` right after it (a pass that would otherwise
+   * leave what fell due meanwhile waiting a whole interval).
+   */
+  whenBusy: 'skip' | 'once-more';
 }
 
 /** PeriodicHooks are what a periodic service tells whoever runs it. */
@@ -49,8 +55,8 @@ export function periodicConfig(name: string, given: Partial<PeriodicConfig>, def
 /**
  * Periodic runs a MaintenanceService every `intervalMs` of its clock, one round at a time. Each tick
  * arms the next before it runs, so rounds keep their cadence however long one takes; a tick that
- * finds a round still under way skips its turn. `trigger()` asks for a round now, or once more after
- * the one under way.
+ * finds a round still under way skips its turn or asks for one more (see PeriodicConfig.whenBusy).
+ * `trigger()` asks for a round now, or once more after the one under way.
  */
 export class Periodic<Counts> {
   private timer: TimerHandle | null = null;
@@ -102,7 +108,8 @@ export class Periodic<Counts> {
       this.timer = null;
       if (!this.active) return;
       this.arm();
-      this.flight.requestIfIdle();
+      if (this.config.whenBusy === 'once-more') this.flight.request();
+      else this.flight.requestIfIdle();
     }, this.config.intervalMs);
   }
 
