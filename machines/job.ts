@@ -103,14 +103,14 @@ const waitingTransitions = {
   EXPIRE: { target: 'expired' },
   CANCEL: { target: 'cancelled' },
   RESCHEDULE: { target: 'not_started' },
-  REPLACE: { target: 'not_started', actions: 'resetAttempts' },
+  REPLACE: { target: 'not_started', actions: 'resetCounts' },
   REMOVE: { target: 'removed' },
 } as const;
 
 // finishedTransitions: finished states are tagged `finished` rather than typed `final`, because an
 // operator may still restart a failed, cancelled or expired job, and XState final states take no events.
 const finishedTransitions = {
-  RESTART: { target: 'not_started', actions: 'resetAttempts' },
+  RESTART: { target: 'not_started', actions: 'resetCounts' },
   REMOVE: { target: 'removed' },
 } as const;
 
@@ -128,7 +128,8 @@ export const jobMachine = setup({
   actions: {
     spendAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     refundAttempt: assign({ attempts: ({ context }) => Math.max(0, context.attempts - 1) }),
-    resetAttempts: assign({ attempts: 0 }),
+    // A restarted or replaced job starts afresh: attempts and interruptions alike.
+    resetCounts: assign({ attempts: 0, interruptions: 0 }),
     countInterruption: assign({ interruptions: ({ context }) => context.interruptions + 1 }),
   },
   guards: {

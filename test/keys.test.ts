@@ -217,4 +217,36 @@ describe('expiry', () => {
     const stored = await producer.getJob(stale.id).catch(() => null);
     assert.ok(stored === null || stored.state === 'expired');
   });
+
+  it('an expired job an operator retries runs: retry clears its deadline', async () => {
+    const clock = new SimulatedClock();
+    const schema = freshSchema('reexpiry');
+    const ran: string[] = [];
+    const producer = testRuntime({ schema, clock });
+    await producer.start();
+    const job = await producer.enqueue(
+      'remind',
+      { which: 'late' },
+      { expiresAt: new Date(clock.now().getTime() + 1_000) },
+    );
+    await producer.stop();
+    clock.advance(2_000);
+    const worker = testRuntime({
+      schema,
+      clock,
+      tasks: { remind: (payload: { which: string }) => void ran.push(payload.which) },
+    });
+    try {
+      const expired = nextEvent<TransitionEvent>(worker.events, 'job:expired');
+      await worker.start();
+      await expired;
+      const succeeded = nextEvent<TransitionEvent>(worker.events, 'job:succeeded');
+      const retried = await worker.retry(job.id);
+      assert.equal(retried.expiresAt, null);
+      assert.equal((await succeeded).job.id, job.id);
+    } finally {
+      await worker.stop();
+    }
+    assert.deepEqual(ran, ['late']);
+  });
 });

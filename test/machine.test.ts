@@ -123,7 +123,8 @@ describe('job machine', () => {
               jobId: `j${compared}`,
               attempts,
               maxAttempts,
-              interruptions: 0,
+              // One interruption, so that an event that resets them shows it.
+              interruptions: 1,
               maxInterruptions: DEFAULT_MAX_INTERRUPTIONS,
             };
             const machine = createActor(jobMachine, {
@@ -145,6 +146,7 @@ describe('job machine', () => {
                   to: after.value,
                   attempts: after.context.attempts,
                   finished: after.hasTag('finished'),
+                  resetsInterruptions: after.context.interruptions === 0,
                 });
             }
             // The job actor's logic moves as the machine actor did.

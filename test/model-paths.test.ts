@@ -124,13 +124,12 @@ type HandlerAction = 'return' | 'throw' | 'rerunAfter' | 'cancel' | 'fail';
 
 /**
  * failCause says how a running job in `running` reaches FAIL in reality, from what the machine
- * refuses there: a throw on the last attempt (the machine refuses RETRY, the policy abandons), a dead
- * consumer on the last interruption allowed (the machine refuses INTERRUPT, the sweep fails it), or
- * else a handler returning fail().
+ * refuses there: a throw on the last attempt (the machine refuses RETRY, the policy abandons), or
+ * else a handler returning fail(). (A dead consumer on the last interruption allowed is the
+ * machine's INTERRUPT leading to failed, not a FAIL.)
  */
-function failCause(running: Snapshot): 'throw' | 'sweep' | 'fail()' {
+function failCause(running: Snapshot): 'throw' | 'fail()' {
   if (!running.can({ type: 'RETRY' })) return 'throw';
-  if (!running.can({ type: 'INTERRUPT' })) return 'sweep';
   return 'fail()';
 }
 
@@ -323,7 +322,7 @@ class Replay {
     switch (event) {
       case 'CLAIM': {
         // A worker that is to die holding the job has its clock stopped once it has claimed it.
-        const dies = next === 'INTERRUPT' || (next === 'FAIL' && failCause(to) === 'sweep');
+        const dies = next === 'INTERRUPT';
         const started = new Promise<void>((resolve) => {
           this.onHandlerStart = resolve;
         });
@@ -359,14 +358,14 @@ class Replay {
       }
       case 'FAIL': {
         const cause = failCause(from);
-        if (cause === 'sweep') return this.sweepUntil('failed');
         const done = this.transition('FAIL');
         this.tell(cause === 'throw' ? 'throw' : 'fail');
         await done;
         return this.stopWorker();
       }
       case 'INTERRUPT':
-        return this.sweepUntil('interrupted');
+        // The machine says what the sweep must make of it: interrupted, or failed on the last.
+        return this.sweepUntil(to.value as 'interrupted' | 'failed');
       case 'RELEASE': {
         const released = this.transition('RELEASE');
         await this.killWorker();
@@ -470,7 +469,7 @@ async function replay(path: Path): Promise<void> {
       const where = `step ${i + 1} (${event} from ${String(from.value)}${how})`;
       await world.cause(from, event, step.state, steps[i + 1]?.event.type);
       // A sweep reports what it took back as runtime:swept, not as a job transition.
-      const bySweep = event === 'INTERRUPT' || (event === 'FAIL' && failCause(from) === 'sweep');
+      const bySweep = event === 'INTERRUPT';
       await world.check(
         step.state,
         bySweep ? [] : [{ from: from.value, event, to: step.state.value }],

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { InvalidTransitionError, JobNotFoundError, ValidationError } from '../core/errors.js';
 import { isStorableText, storableText } from '../core/json.js';
 import { validateTimestamp } from '../core/time-range.js';
-import { planTransition } from '../core/transitions.js';
+import { type PlannedTransition, planTransition } from '../core/transitions.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import { validateQueueName, validateTaskName } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
@@ -121,7 +121,8 @@ export class JobAdmin {
       const written = await this.deps.storage.jobWrite(
         job.id,
         job.state,
-        { ...planned, runAt: now, finished: false },
+        // An expired job would expire again at its next claim: run now means no deadline.
+        { ...planned, runAt: now, expiresAt: null, finished: false },
         now,
       );
       if (written) await this.deps.storage.notifyJobsChanged();
@@ -158,7 +159,7 @@ export class JobAdmin {
   private async change(
     idInput: string,
     event: JobEventType,
-    write: (job: Job, planned: { to: JobState; attempts: number }) => Promise<Job | null>,
+    write: (job: Job, planned: PlannedTransition) => Promise<Job | null>,
   ): Promise<Job> {
     const id = validateJobId(idInput);
     for (let round = 0; round < RACE_ROUNDS; round++) {

@@ -18,6 +18,8 @@ export interface PlannedTransition {
   attempts: number;
   /** finished is whether `to` is tagged `finished` in the machine (the job's lifecycle is over). */
   finished: boolean;
+  /** resetsInterruptions is whether the machine sets the job's interruptions back to 0. */
+  resetsInterruptions: boolean;
 }
 
 /** JobFacts are the parts of a job the machine decides on. */
@@ -33,6 +35,7 @@ export type Decision = {
   readonly to: JobState;
   readonly attempts: number;
   readonly finished: boolean;
+  readonly resetsInterruptions: boolean;
 } | null;
 
 // DECISIONS_MAX bounds the remembered decisions. The situations a machine meets are few (states ×
@@ -96,11 +99,12 @@ export function decide(
 function askMachine(state: JobState, type: JobEventType, attempts: number, maxAttempts: number): Decision {
   // jobId is left empty: decisions do not depend on it (see decisions). Nor do the interruption
   // counts: only INTERRUPT reads them, and the sweep asks the machine itself (see planTakeBack).
+  // One interruption is set so that an event resetting them shows.
   const context: JobMachineContext = {
     jobId: '',
     attempts,
     maxAttempts,
-    interruptions: 0,
+    interruptions: 1,
     maxInterruptions: DEFAULT_MAX_INTERRUPTIONS,
   };
   const event = { type } as JobEvent;
@@ -111,6 +115,7 @@ function askMachine(state: JobState, type: JobEventType, attempts: number, maxAt
     to: after.value as JobState,
     attempts: after.context.attempts,
     finished: after.hasTag('finished'),
+    resetsInterruptions: after.context.interruptions === 0,
   };
 }
 
@@ -134,6 +139,7 @@ export function tryTransition(job: JobFacts, event: JobEventType): PlannedTransi
     to: decision.to,
     attempts: decision.attempts,
     finished: decision.finished,
+    resetsInterruptions: decision.resetsInterruptions,
   };
 }
 

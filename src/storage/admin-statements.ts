@@ -46,10 +46,22 @@ export async function jobsList(
   return result.rows.map(toJob);
 }
 
+/** OperatorChange is what jobWrite writes: the machine's plan, and what the operator's call adds. */
+export interface OperatorChange {
+  to: JobState;
+  attempts: number;
+  resetsInterruptions: boolean;
+  runAt?: Date | null;
+  expiresAt?: Date | null;
+  finished: boolean;
+  error?: string;
+}
+
 /**
  * jobWrite applies an operator's change the machine planned (`to`, `attempts`) to a job that is not
  * running, only if it is still in `from`; returns the job as written, or null if it had moved on.
- * `runAt` undefined keeps the job's run_at; `finished` stamps finished_at; `error` becomes last_error.
+ * `runAt` undefined keeps the job's run_at; `finished` stamps finished_at; `error` becomes last_error;
+ * `resetsInterruptions` sets interruptions to 0; `expiresAt` undefined keeps the job's expires_at.
  */
 export async function jobWrite(
   db: Queryable,
@@ -57,13 +69,15 @@ export async function jobWrite(
 
   id: string,
   from: JobState,
-  change: { to: JobState; attempts: number; runAt?: Date | null; finished: boolean; error?: string },
+  change: OperatorChange,
   now: Date,
 ): Promise<Job | null> {
   const result = await db.query<JobRow>(
     `UPDATE ${tables.jobs}
           SET state = $3, attempts = $4, run_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE run_at END,
               finished_at = CASE WHEN $7::boolean THEN $8::timestamptz END, last_error = COALESCE($9, last_error),
+              interruptions = CASE WHEN $10::boolean THEN 0 ELSE interruptions END,
+              expires_at = CASE WHEN $11::boolean THEN $12::timestamptz ELSE expires_at END,
               locked_by = NULL, locked_at = NULL, updated_at = $8
         WHERE id = $1 AND state = $2
        RETURNING *`,
@@ -77,6 +91,9 @@ export async function jobWrite(
       change.finished,
       now,
       change.error ?? null,
+      change.resetsInterruptions,
+      change.expiresAt !== undefined,
+      change.expiresAt ?? null,
     ],
   );
   const row = result.rows[0];

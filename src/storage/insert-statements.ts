@@ -75,6 +75,13 @@ export async function jobsLiveByKeys(db: Queryable, tables: Tables, keys: readon
   return result.rows.map(toJob);
 }
 
+/** ReplaceChange is the machine's plan for REPLACE that jobReplace writes. */
+export interface ReplaceChange {
+  to: JobState;
+  attempts: number;
+  resetsInterruptions: boolean;
+}
+
 /**
  * jobReplace gives a waiting job a new specification (the machine's REPLACE: `to` with `attempts`),
  * only if it is still in `from`; returns the job as written, or null if it had moved on.
@@ -84,14 +91,15 @@ export async function jobReplace(
   tables: Tables,
   id: string,
   from: JobState,
-  change: { to: JobState; attempts: number },
+  change: ReplaceChange,
   job: NewJob,
   now: Date,
 ): Promise<Job | null> {
   const result = await db.query<JobRow>(
     `UPDATE ${tables.jobs}
           SET task = $3, queue = $4, payload = $5::jsonb, priority = $6, run_at = $7, max_attempts = $8,
-              expires_at = $9, state = $10, attempts = $11, last_error = NULL, updated_at = $12
+              expires_at = $9, state = $10, attempts = $11, last_error = NULL, updated_at = $12,
+              interruptions = CASE WHEN $13::boolean THEN 0 ELSE interruptions END
         WHERE id = $1 AND state = $2
        RETURNING *`,
     [
@@ -107,6 +115,7 @@ export async function jobReplace(
       change.to,
       change.attempts,
       now,
+      change.resetsInterruptions,
     ],
   );
   const row = result.rows[0];

@@ -1,5 +1,12 @@
 import type { JobState } from '../../machines/job.js';
-import { type JobFilter, jobDelete, jobGet, jobsList, jobWrite } from './admin-statements.js';
+import {
+  type JobFilter,
+  jobDelete,
+  jobGet,
+  jobsList,
+  jobWrite,
+  type OperatorChange,
+} from './admin-statements.js';
 import {
   type ClaimedJob,
   type ClaimRequest,
@@ -19,7 +26,13 @@ import {
   type SweepResult,
   type TakeBackWrite,
 } from './consumer-statements.js';
-import { jobReplace, jobsInsert, jobsInsertUnlessKeyLive, jobsLiveByKeys } from './insert-statements.js';
+import {
+  jobReplace,
+  jobsInsert,
+  jobsInsertUnlessKeyLive,
+  jobsLiveByKeys,
+  type ReplaceChange,
+} from './insert-statements.js';
 import type { Job } from './job-row.js';
 import { jobNotifyCancel, jobsNotifyChanged, jobsNotifyFinished } from './notification-statements.js';
 import { jobsApplyOutcomes, jobsWriteProgress, type Outcome } from './outcome-statements.js';
@@ -82,7 +95,7 @@ export class Storage {
   jobReplace(
     id: string,
     from: JobState,
-    change: { to: JobState; attempts: number },
+    change: ReplaceChange,
     job: NewJob,
     now: Date,
     client: Queryable,
@@ -125,12 +138,7 @@ export class Storage {
   }
 
   /** jobWrite applies an operator's change to a job still in `from`, or returns null (see admin-statements). */
-  jobWrite(
-    id: string,
-    from: JobState,
-    change: { to: JobState; attempts: number; runAt?: Date | null; finished: boolean; error?: string },
-    now: Date,
-  ): Promise<Job | null> {
+  jobWrite(id: string, from: JobState, change: OperatorChange, now: Date): Promise<Job | null> {
     return jobWrite(this.db, this.tables, id, from, change, now);
   }
 
