@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import { ValidationError } from '../core/errors.js';
 import { isStorableText, toJsonText } from '../core/json.js';
 import { MAX_DELAY_MS } from '../core/time-range.js';
-import type { CatchUp, Overlap } from '../storage/schedule-statements.js';
+import type { CatchUp, NewSchedule, Overlap } from '../storage/schedule-statements.js';
 import { validateTaskName } from './tasks.js';
 
 // Overlap and CatchUp are the values of the schedules table's columns, declared with it.
@@ -29,20 +29,8 @@ export interface ScheduleOptions {
   namespace?: string;
 }
 
-/** ScheduleSpec is a validated schedule, ready to store. */
-export interface ScheduleSpec {
-  namespace: string;
-  name: string;
-  cron: string | null;
-  everyMs: number | null;
-  timezone: string;
-  task: string;
-  payloadJson: string;
-  description: string | null;
-  enabled: boolean;
-  overlap: Overlap;
-  catchUp: CatchUp;
-}
+/** ScheduleSpec is a validated schedule, ready to store (what an upsert writes, but its first tick). */
+export type ScheduleSpec = Omit<NewSchedule, 'nextRunAt'>;
 
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,200}$/;
 const OVERLAPS: readonly Overlap[] = ['skip', 'queue'];
