@@ -57,6 +57,7 @@ export {
   SchemaTooNewError,
   ShutdownError,
   TimeoutError,
+  UnknownOptionError,
   UnknownTaskError,
   ValidationError,
   WaitTimeoutError,

@@ -251,3 +251,20 @@ export class PolicyError extends JobchartError {
     this.jobId = jobId;
   }
 }
+
+/**
+ * UnknownOptionError is an options object holding a key jobchart does not know, most often a
+ * misspelling that JavaScript would otherwise ignore without a word. `suggestion` is the nearest
+ * known name, if one is close.
+ */
+export class UnknownOptionError extends ValidationError {
+  /** suggestion is the known option the key most likely meant, or null. */
+  readonly suggestion: string | null;
+  constructor(field: string, key: string, known: readonly string[], suggestion: string | null) {
+    super(field, suggestion ?? `one of ${known.join(', ')}`, key);
+    this.suggestion = suggestion;
+    this.message = suggestion
+      ? `unknown option ${field}: did you mean ${suggestion}?`
+      : `unknown option ${field}: expected one of ${known.join(', ')}`;
+  }
+}
