@@ -167,7 +167,7 @@ function explained(error: unknown, schema: string): unknown {
     );
   }
   const code = (error as { code?: unknown } | null)?.code;
-  if (!(error instanceof JobchartError) && typeof code === 'string' && /^(E[A-Z]+|08|28|3D)/.test(code)) {
+  if (!(error instanceof JobchartError) && typeof code === 'string' && /^(E[A-Z]+$|08|28|3D)/.test(code)) {
     // Connection refused, no such host, authentication or database: the URL is what to check.
     return new CliFailure(
       `cannot reach PostgreSQL (${code}: ${(error as Error).message}): check DATABASE_URL or --database-url`,
