@@ -8,9 +8,12 @@ import { databaseUrl, freshSchema, testRuntime, withPool } from './support/helpe
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const TASKS = new URL('./fixtures/tasks.js', import.meta.url).pathname;
 
-async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, DATABASE_URL: databaseUrl() },
+    env: { ...process.env, DATABASE_URL: databaseUrl(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -75,27 +78,111 @@ describe('the jobchart command line', () => {
     assert.match(listed.stdout, new RegExp(`^${failing.id}\\tfailed\\tflaky`, 'm'));
     assert.doesNotMatch(listed.stdout, /greet/);
 
+    // get prints the job without stacks: lastError is the error's one line, each attempt's stack
+    // shows with --stack only.
+    const got = await cli(['get', failing.id, '--schema', schema]);
+    assert.equal(got.code, 0);
+    const shown = JSON.parse(got.stdout) as {
+      lastError: string;
+      errors: { message: string; stack?: string }[];
+    };
+    assert.equal(shown.lastError, 'Error: always fails');
+    assert.deepEqual(
+      shown.errors.map((e) => [e.message, 'stack' in e]),
+      [['Error: always fails', false]],
+    );
+    assert.doesNotMatch(got.stdout, /\s+at /, 'no frames anywhere');
+    const stacked = await cli(['get', failing.id, '--schema', schema, '--stack']);
+    assert.equal(stacked.code, 0);
+    const withStack = JSON.parse(stacked.stdout) as { errors: { stack?: string }[] };
+    assert.match(withStack.errors[0]?.stack ?? '', /^Error: always fails\n {4}at .*tasks\.js/);
+
     const retried = await cli(['retry', failing.id, '--schema', schema]);
     assert.equal(retried.code, 0);
     assert.equal(JSON.parse(retried.stdout).state, 'not_started');
 
     const refused = await cli(['retry', job.id, '--schema', schema]);
     assert.equal(refused.code, 1);
-    assert.match(
+    assert.equal(
       refused.stderr,
-      new RegExp(`job ${job.id}: event RESTART is not allowed in state succeeded`),
+      `job ${job.id} has succeeded: only a failed, cancelled or expired job can be retried (the machine refuses RESTART in succeeded)\n`,
+      'one line in plain words, naming the states the machine accepts RESTART from',
     );
     await producer.stop();
   });
 
-  it('explains its usage on a mistake', async () => {
+  it('explains its usage on a mistake, on stderr, and exits 2', async () => {
+    const none = await cli([]);
+    assert.equal(none.code, 2, 'no command is a mistake, not a success');
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /^expected a command\n\nusage: jobchart/);
     const unknown = await cli(['frobnicate']);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown command frobnicate/);
+    assert.equal(unknown.stdout, '');
+    assert.match(unknown.stderr, /^unknown command frobnicate\n/);
     assert.match(unknown.stderr, /usage: jobchart/);
-    const noModule = await cli(['worker']);
-    assert.equal(noModule.code, 2);
-    assert.equal((await cli(['help'])).code, 0);
+    const mistakes: [string[], RegExp][] = [
+      [['worker'], /^worker: expected the path of a module of tasks/],
+      [['worker', './no-such-module.js'], /^worker: cannot find the module \.\/no-such-module\.js/],
+      [['get'], /^get: expected a job id\n/],
+      [['retry', 'abc'], /^retry: expected a job id \(a positive integer\), received abc\n/],
+      [['cancel', '1', '2'], /^cancel: unexpected argument 2\n/],
+      [['migrate', 'now'], /^migrate: unexpected argument now\n/],
+      [['jobs', '--stack'], /^jobs: --stack applies to the commands that print a job\n/],
+      [['jobs', '--frobnicate'], /Unknown option '--frobnicate'/],
+    ];
+    for (const [args, message] of mistakes) {
+      const result = await cli(args);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, message, args.join(' '));
+      assert.match(result.stderr, /usage: jobchart/, args.join(' '));
+    }
+    const help = await cli(['help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: jobchart/);
+    assert.equal((await cli(['--help'])).code, 0);
+  });
+
+  it('says in one line on stderr, exiting 1, that a job does not exist, and how to list those that do', async () => {
+    const schema = freshSchema('climissing');
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
+    for (const command of ['get', 'retry', 'cancel', 'remove']) {
+      const result = await cli([command, '999999999', '--schema', schema]);
+      assert.equal(result.code, 1, command);
+      assert.equal(result.stdout, '', `${command} prints no job (get used to print null and exit 0)`);
+      assert.equal(
+        result.stderr,
+        `job 999999999 does not exist in schema "${schema}" (\`jobchart jobs --schema ${schema}\` lists the jobs there are)\n`,
+        command,
+      );
+    }
+  });
+
+  it('names the fix when the schema is not migrated or no database is given', async () => {
+    const schema = freshSchema('cliunmigrated');
+    const unmigrated = await cli(['get', '1', '--schema', schema]);
+    assert.equal(unmigrated.code, 1);
+    assert.match(
+      unmigrated.stderr,
+      new RegExp(
+        `^schema "${schema}" is at migration 0, expected \\d+: run \`jobchart migrate --schema ${schema}\`\n$`,
+      ),
+    );
+    const jobs = await cli(['jobs', '--schema', schema]);
+    assert.equal(jobs.code, 1);
+    assert.match(jobs.stderr, /run `jobchart migrate/);
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0, 'the fix it names works');
+    assert.equal((await cli(['jobs', '--schema', schema])).code, 0);
+
+    const nowhere = await cli(['jobs'], { DATABASE_URL: '' });
+    assert.equal(nowhere.code, 1);
+    assert.equal(nowhere.stderr, 'no database: set DATABASE_URL or pass --database-url postgres://…\n');
+    const unreachable = await cli(['jobs'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' });
+    assert.equal(unreachable.code, 1);
+    assert.match(
+      unreachable.stderr,
+      /^cannot reach PostgreSQL \(ECONNREFUSED: .*\): check DATABASE_URL or --database-url\n$/,
+    );
   });
 
   it('keeps a worker running when every connection of its is cut, and exits 0 only on a signal', async () => {

@@ -1,4 +1,5 @@
 import type { JobEventType, JobState } from '../../machines/job.js';
+import { sourcesOf } from './machine-shape.js';
 
 /** JobchartError is the base class of every error jobchart raises on purpose; `code` is stable. */
 export class JobchartError extends Error {
@@ -39,7 +40,10 @@ export class UnknownTaskError extends JobchartError {
 
 /**
  * InvalidTransitionError is a state change the job machine refuses, or one whose guarded write found
- * the job no longer in the state it was read in.
+ * the job no longer in the state it was read in. Its message says it in plain words, naming the
+ * states the machine accepts the event from (e.g. "job 42 has succeeded: only a failed, cancelled or
+ * expired job can be retried (the machine refuses RESTART in succeeded)"); `state` and `event` keep
+ * the machine's own words for code.
  */
 export class InvalidTransitionError extends JobchartError {
   /** jobId is the job that was asked to change. */
@@ -49,23 +53,89 @@ export class InvalidTransitionError extends JobchartError {
   /** event is the event that was refused. */
   readonly event: JobEventType;
   constructor(jobId: string, state: JobState, event: JobEventType, detail?: string) {
-    super(
-      'INVALID_TRANSITION',
-      `job ${jobId}: event ${event} is not allowed in state ${state}${detail ? ` (${detail})` : ''}`,
-    );
+    super('INVALID_TRANSITION', refusal(jobId, state, event, detail));
     this.jobId = jobId;
     this.state = state;
     this.event = event;
   }
 }
 
-/** SchemaNotMigratedError is a use of a schema that has not been migrated (call start() first). */
+// BEING says what a job in each state is, after "job 42 ".
+const BEING: Record<JobState, string> = {
+  not_started: 'has not started',
+  running: 'is running',
+  retry: 'is waiting to retry',
+  interrupted: 'was interrupted',
+  succeeded: 'has succeeded',
+  failed: 'has failed',
+  cancelled: 'was cancelled',
+  expired: 'has expired',
+  removed: 'was removed',
+};
+
+// DONE says what each event does to a job, after "can be ": a Record, so a new event needs its words.
+const DONE: Record<JobEventType, string> = {
+  CLAIM: 'claimed',
+  SUCCEED: 'marked succeeded',
+  RETRY: 'retried after a failure',
+  FAIL: 'failed',
+  INTERRUPT: 'taken back from a dead consumer',
+  RELEASE: 'given back',
+  RERUN: 'rerun',
+  CANCEL: 'cancelled',
+  EXPIRE: 'expired',
+  RESCHEDULE: 'rescheduled',
+  REPLACE: 'replaced by an enqueue of its key in mode reschedule',
+  REMOVE: 'removed',
+  RESTART: 'retried',
+};
+
+// refusal explains a refused event. The states that accept it come from the machine (sourcesOf),
+// so the words cannot drift from what it decides; when the job's own state accepts the event, a
+// guard refused it (e.g. RETRY with no attempts left), and the message says that instead.
+function refusal(jobId: string, state: JobState, event: JobEventType, detail: string | undefined): string {
+  const sources = sourcesOf(event);
+  const machine = `the machine refuses ${event} in ${state}${detail ? `; ${detail}` : ''}`;
+  if (sources.includes(state)) {
+    return `job ${jobId} ${BEING[state]}: it cannot be ${DONE[event]} in its situation now (${machine})`;
+  }
+  // A short list reads best as what is allowed; a long one (REMOVE: all but running) as what is not.
+  const rule =
+    sources.length <= 4
+      ? `only ${article(sources)} job can be ${DONE[event]}`
+      : `a ${state} job cannot be ${DONE[event]}`;
+  return `job ${jobId} ${BEING[state]}: ${rule} (${machine})`;
+}
+
+// article lists states as "a failed, cancelled or expired" (or "an interrupted" for one).
+function article(states: readonly JobState[]): string {
+  const list =
+    states.length === 1
+      ? `${states[0]}`
+      : `${states.slice(0, -1).join(', ')} or ${states[states.length - 1]}`;
+  return `${/^[aeiou]/.test(list) ? 'an' : 'a'} ${list}`;
+}
+
+/**
+ * SchemaNotMigratedError is a use of a schema that has not been migrated to this jobchart's latest
+ * migration. Either fix applies: `runtime.start()` migrates (unless `{ migrate: false }`), and so does
+ * `jobchart migrate` on the command line.
+ */
 export class SchemaNotMigratedError extends JobchartError {
+  /** schema is the schema that was checked. */
+  readonly schema: string;
+  /** version is the migration the schema is at (0: none applied). */
+  readonly version: number;
+  /** expected is the latest migration this jobchart knows. */
+  readonly expected: number;
   constructor(schema: string, version: number, expected: number) {
     super(
       'SCHEMA_NOT_MIGRATED',
-      `schema "${schema}" is at migration ${version}, expected ${expected}: call runtime.start() to migrate it`,
+      `schema "${schema}" is at migration ${version}, expected ${expected}: migrate it with runtime.start() (without { migrate: false }) or \`jobchart migrate${schema === 'jobchart' ? '' : ` --schema ${schema}`}\``,
     );
+    this.schema = schema;
+    this.version = version;
+    this.expected = expected;
   }
 }
 

@@ -1,7 +1,6 @@
 import { transition } from 'xstate';
 import {
   DEFAULT_MAX_INTERRUPTIONS,
-  JOB_STATES,
   type JobEvent,
   type JobEventType,
   type JobMachineContext,
@@ -9,6 +8,10 @@ import {
   jobMachine,
 } from '../../machines/job.js';
 import { InvalidTransitionError } from './errors.js';
+
+// The machine's shape (which states take which event) lives in machine-shape.ts, so that errors.ts
+// can explain a refusal without importing this module, which imports it.
+export { LIVE_STATES, sourcesOf, targetOf } from './machine-shape.js';
 
 /** PlannedTransition is a change the machine allows: from, to, and the attempts count after it. */
 export interface PlannedTransition {
@@ -182,34 +185,3 @@ export function planTakeBack(job: HeldJobFacts): TakeBack {
     finished: after.hasTag('finished'),
   };
 }
-
-/**
- * sourcesOf lists the states from which the machine accepts `event`, ignoring guards. The claim
- * function's and claim index's literal state lists are checked against it by the test suite.
- */
-export function sourcesOf(event: JobEventType): JobState[] {
-  return JOB_STATES.filter((state) => state in jobMachine.states && eventsOf(state).includes(event));
-}
-
-/** targetOf returns the one state `event` leads to, wherever it is accepted. */
-export function targetOf(event: JobEventType): JobState {
-  const targets = new Set(
-    sourcesOf(event).flatMap((state) =>
-      (jobMachine.states[state]?.transitions.get(event) ?? []).flatMap((t) =>
-        (t.target ?? []).map((n) => n.key),
-      ),
-    ),
-  );
-  if (targets.size !== 1)
-    throw new Error(`job machine: ${event} should lead to one state, found ${[...targets]}`);
-  return [...targets][0] as JobState;
-}
-
-function eventsOf(state: JobState): string[] {
-  return [...(jobMachine.states[state]?.transitions.keys() ?? [])];
-}
-
-/** LIVE_STATES are the stored states of unfinished jobs: those the machine does not tag `finished`. */
-export const LIVE_STATES: readonly JobState[] = JOB_STATES.filter(
-  (state) => state !== 'removed' && !jobMachine.states[state]?.tags.includes('finished'),
-);

@@ -3,8 +3,9 @@ import { DEFAULT_BACKOFF } from '../../machines/backoff.js';
 import type { JobEvent } from '../../machines/job.js';
 import type { PolicyDecision } from '../../machines/policy.js';
 import type { Clock } from '../core/clock.js';
+import { errorText } from '../core/error-text.js';
 import { InvalidResultError, type ValidationError } from '../core/errors.js';
-import { storableText, toJsonText } from '../core/json.js';
+import { toJsonText } from '../core/json.js';
 import type { Logger } from '../core/logger.js';
 import { delayedTime } from '../core/time-range.js';
 import { planTransition, tryTransition } from '../core/transitions.js';
@@ -184,7 +185,11 @@ export class Conclusions {
       case 'cancel':
         return planWrite(running, { type: 'CANCEL' }, { error: returned.reason, progressJson });
       case 'fail':
-        return planWrite(running, { type: 'FAIL' }, { error: returned.reason, progressJson });
+        return planWrite(
+          running,
+          { type: 'FAIL' },
+          { error: returned.reason, stack: returned.stack, progressJson },
+        );
     }
   }
 
@@ -210,26 +215,27 @@ export class Conclusions {
         random: Math.random(),
       });
     } catch (policyError) {
+      const { message, stack } = errorText(cause);
       return {
-        write: planWrite(running, { type: 'RELEASE' }, { error: errorMessage(cause) }),
+        write: planWrite(running, { type: 'RELEASE' }, { error: message, stack }),
         crash: policyError,
       };
     }
-    const message = errorMessage(cause);
+    const { message, stack } = errorText(cause);
     if (decision.action === 'crash') {
-      return { write: planWrite(running, { type: 'RELEASE' }, { error: message }), crash: cause };
+      return { write: planWrite(running, { type: 'RELEASE' }, { error: message, stack }), crash: cause };
     }
     if (decision.action === 'retry' && tryTransition(job, 'RETRY') !== null) {
       // A backoff function or a policy may answer any delay; one past the range would be written as no
       // time at all and retry the job at once, so the job fails instead, saying why.
       const runAt = delayedTime(this.deps.clock.now(), decision.delayMs, 'backoff', job.id);
       if (runAt instanceof Date) {
-        return { write: planWrite(running, { type: 'RETRY' }, { runAt, error: message }) };
+        return { write: planWrite(running, { type: 'RETRY' }, { runAt, error: message, stack }) };
       }
-      const error = `${refusedDelay(runAt)}\nafter the attempt failed with: ${message}`;
-      return { write: planWrite(running, { type: 'FAIL' }, { error }) };
+      const error = `${refusedDelay(runAt)}, after the attempt failed with ${message}`;
+      return { write: planWrite(running, { type: 'FAIL' }, { error, stack }) };
     }
-    return { write: planWrite(running, { type: 'FAIL' }, { error: message }) };
+    return { write: planWrite(running, { type: 'FAIL' }, { error: message, stack }) };
   }
 
   // submit hands the write to the completion writer; once it is durable the job object is brought up
@@ -308,28 +314,8 @@ function actorOf(running: RunningJob): JobActor {
   return running.actor;
 }
 
-// errorMessage is the text stored for an error, made storable (storableText): one message with a NUL
-// or a lone surrogate would otherwise fail the whole batch of writes it is flushed with.
-function errorMessage(error: unknown): string {
-  const text =
-    error instanceof Error
-      ? (error.stack ?? `${error.name}: ${error.message}`)
-      : typeof error === 'string'
-        ? error
-        : String(safeJson(error) ?? error);
-  return storableText(text);
-}
-
 // refusedDelay is the stored text of a computed time out of range: the error without its stack, which
-// would only point into jobchart.
+// would only point into jobchart (the stack kept is the failure's own).
 function refusedDelay(error: ValidationError): string {
-  return `${error.name}: ${error.message}`;
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
+  return errorText(error).message;
 }

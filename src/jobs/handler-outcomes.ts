@@ -1,3 +1,4 @@
+import { errorText } from '../core/error-text.js';
 import { storableText } from '../core/json.js';
 import { validateDelay, validateTimestamp } from '../core/time-range.js';
 
@@ -12,7 +13,12 @@ export type HandlerOutcome = { readonly [OUTCOME]: true } & (
   | { readonly kind: 'rerunAfter'; readonly delayMs: number }
   | { readonly kind: 'remove' }
   | { readonly kind: 'cancel'; readonly reason: string }
-  | { readonly kind: 'fail'; readonly reason: string }
+  | {
+      readonly kind: 'fail';
+      readonly reason: string;
+      /** stack is the stack of the Error given to fail(), kept with the attempt's `errors` entry. */
+      readonly stack: string | null;
+    }
 );
 
 /**
@@ -46,14 +52,15 @@ export function cancel(reason = 'cancelled by its handler'): HandlerOutcome {
 
 /**
  * fail ends the job as failed for good, recording `reason` (made storable as cancel's is): no retry,
- * whatever attempts are left.
+ * whatever attempts are left. An Error is recorded as a thrown one is: its name and first line as
+ * the job's lastError, its stack in the attempt's `errors` entry.
  */
 export function fail(reason: string | Error): HandlerOutcome {
-  return {
-    [OUTCOME]: true,
-    kind: 'fail',
-    reason: storableText(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)),
-  };
+  if (reason instanceof Error) {
+    const { message, stack } = errorText(reason);
+    return { [OUTCOME]: true, kind: 'fail', reason: message, stack };
+  }
+  return { [OUTCOME]: true, kind: 'fail', reason: storableText(String(reason)), stack: null };
 }
 
 /** isHandlerOutcome says whether a handler's return value is an outcome rather than a result. */

@@ -6,6 +6,8 @@ import type { Outcome } from '../storage/outcome-statements.js';
 export interface OutcomeExtras {
   runAt?: Date;
   error?: string;
+  /** stack goes with `error` into the attempt's `errors` entry (never into last_error). */
+  stack?: string | null;
   resultJson?: string | null;
   remove?: boolean;
   progressJson?: string | null;
@@ -22,6 +24,7 @@ export function toOutcome(job: Job, plan: PlannedTransition, extras: OutcomeExtr
     attemptDelta: plan.attempts - job.attempts,
     runAt: extras.runAt ?? null,
     error: extras.error ?? null,
+    stack: extras.stack ?? null,
     resultJson: extras.resultJson ?? null,
     finished: plan.finished,
     remove: extras.remove ?? false,

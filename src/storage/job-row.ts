@@ -26,11 +26,22 @@ export interface JobRow {
   updated_at: Date;
 }
 
-/** AttemptError records why one attempt failed. */
+/**
+ * AttemptError records why one attempt ended badly (a throw, a timeout, `fail()`, a cancel reason,
+ * an interruption by the sweep), one entry per such attempt, oldest first.
+ */
 export interface AttemptError {
+  /** attempt is the job's attempts count when it was recorded. */
   attempt: number;
+  /** at is when it was recorded, as PostgreSQL writes a timestamptz in JSON. */
   at: string;
+  /** message is the one-line text that became the job's lastError, e.g. "TypeError: x is not a function". */
   message: string;
+  /**
+   * stack is the thrown error's stack, present only when it had one (or, for a thrown value without
+   * one, its whole text when `message` kept only the first line). Older entries never have it.
+   */
+  stack?: string;
 }
 
 /** Job is a job as jobchart's API returns it. Ids are strings because they are 64-bit integers. */
@@ -50,7 +61,12 @@ export interface Job<Payload = unknown> {
    * while it held the job; those attempts were refunded. The job fails at the runtime's maxInterruptions.
    */
   interruptions: number;
+  /**
+   * lastError is the last failure in one line: the error's name and the first line of its message
+   * (or a cancel reason, or why the sweep took the job back). The stack is in `errors`.
+   */
   lastError: string | null;
+  /** errors records every attempt that ended badly, with the stack where there was one. */
   errors: AttemptError[];
   key: string | null;
   expiresAt: Date | null;

@@ -16,7 +16,10 @@ export interface Outcome {
   /** attemptDelta is -1 where the machine refunds the attempt (release, rerun), else 0. */
   attemptDelta: number;
   runAt: Date | null;
+  /** error is the job's new last_error, appended with `stack` to its errors; null keeps both as they are. */
   error: string | null;
+  /** stack is the failure's stack, stored in the appended errors entry only (absent or null: none). */
+  stack?: string | null;
   resultJson: string | null;
   finished: boolean;
   /** remove deletes the row instead of writing the finished state (the handler returned `remove()`). */
@@ -173,6 +176,8 @@ async function outcomesWriteDetailed(
       attempt_delta: o.attemptDelta,
       run_at: o.runAt === null ? null : o.runAt.getTime(),
       error: o.error,
+      // Left out when null (JSON.stringify drops undefined), so that only failures carry the key.
+      stack: o.stack ?? undefined,
       result: o.resultJson,
       finished: o.finished,
       remove: o.remove,
@@ -183,7 +188,7 @@ async function outcomesWriteDetailed(
     `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb)
            AS v(id bigint, attempt int, from_state text, to_state text, attempt_delta int, run_at bigint,
-                error text, result text, finished boolean, remove boolean, progress text)),
+                error text, stack text, result text, finished boolean, remove boolean, progress text)),
      kept AS (
        UPDATE ${tables.jobs} AS j SET
           state = v.to_state,
@@ -193,7 +198,8 @@ async function outcomesWriteDetailed(
                          + (v.run_at % 86400000) * interval '1 millisecond') AT TIME ZONE 'UTC' END,
           last_error = COALESCE(v.error, j.last_error),
           errors = CASE WHEN v.error IS NULL THEN j.errors
-                   ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)) END,
+                   ELSE j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'at', $3::timestamptz, 'message', v.error)
+                        || CASE WHEN v.stack IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('stack', v.stack) END) END,
           result = CASE WHEN v.result IS NULL THEN j.result ELSE v.result::jsonb END,
           progress = CASE WHEN v.progress IS NULL THEN j.progress ELSE v.progress::jsonb END,
           finished_at = CASE WHEN v.finished THEN $3::timestamptz ELSE NULL END,
