@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { assertKnownKeys, nearestName, optionNames } from '../src/core/known-keys.js';
 import { type RuntimeOptions, SimulatedClock, UnknownOptionError, ValidationError } from '../src/index.js';
+import { drainDueJobs, runTask } from '../src/testing/index.js';
 import { databaseUrl, freshSchema, quietLogger, testRuntime } from './support/helpers.js';
 
 // unknownOption matches the error a misspelled key must raise: an UnknownOptionError whose field is
@@ -207,6 +208,21 @@ describe('runtime calls', () => {
     } finally {
       await runtime.stop();
     }
+  });
+
+  it('the testing kit: runTask and drainDueJobs refuse unknown keys', async () => {
+    await assert.rejects(
+      runTask(() => 'ok', {}, { atempt: 2 } as never),
+      unknownOption('runTask.atempt', 'attempt'),
+    );
+    assert.equal((await runTask(() => 'ok', {}, { attempt: 2, jobId: '7', random: 0.5 })).kind, 'succeeded');
+    const clock = new SimulatedClock();
+    const runtime = testRuntime({ schema: freshSchema('strictkit'), clock });
+    await assert.rejects(
+      drainDueJobs(runtime, clock, { maxStep: 3 } as never),
+      unknownOption('drainDueJobs.maxStep', 'maxSteps'),
+    );
+    await runtime.stop();
   });
 
   it('an inspect observer sees the job actors of a running runtime', async () => {
