@@ -3,6 +3,7 @@ import { STORED_STATES } from '../../machines/job.js';
 import type { Clock } from '../core/clock.js';
 import { InvalidTransitionError, JobNotFoundError, ValidationError } from '../core/errors.js';
 import { isStorableText, storableText } from '../core/json.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { validateTimestamp } from '../core/time-range.js';
 import { type PlannedTransition, planTransition } from '../core/transitions.js';
 import type { RuntimeEvents } from '../jobs/events.js';
@@ -39,6 +40,15 @@ export interface AdminDeps {
   cancelHeld(jobId: string, reason: string): boolean;
 }
 
+const LIST_JOBS_OPTION_NAMES = optionNames<ListJobsOptions>({
+  state: true,
+  task: true,
+  queue: true,
+  key: true,
+  limit: true,
+  cursor: true,
+});
+
 // RACE_ROUNDS bounds how often an operation re-reads a job that changed between its read and its write.
 const RACE_ROUNDS = 5;
 const ID_PATTERN = /^[1-9][0-9]{0,18}$/;
@@ -62,6 +72,10 @@ export class JobAdmin {
 
   /** listJobs pages through jobs matching the options, newest first. */
   async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
+    if (typeof options !== 'object' || options === null)
+      throw new ValidationError('options', 'an object of listJobs options', options);
+    // A misspelled filter would otherwise list every job, which looks like an answer.
+    assertKnownKeys(options, LIST_JOBS_OPTION_NAMES, 'listJobs');
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new ValidationError('limit', 'an integer from 1 to 1000', options.limit);

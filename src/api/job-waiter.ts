@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import { JOB_STATES, type JobState, jobMachine } from '../../machines/job.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { JobNotFoundError, RuntimeStateError, WaitTimeoutError } from '../core/errors.js';
+import { JobNotFoundError, RuntimeStateError, ValidationError, WaitTimeoutError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import type { Logger } from '../core/logger.js';
+import { validateInteger } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
 import { Listener } from '../wake/listener.js';
 
@@ -10,6 +12,21 @@ import { Listener } from '../wake/listener.js';
 export interface WaitForOptions {
   /** timeoutMs rejects with a WaitTimeoutError after this long on the runtime's clock (default: no limit). */
   timeoutMs?: number;
+}
+
+const WAIT_FOR_OPTION_NAMES = optionNames<WaitForOptions>({ timeoutMs: true });
+
+/**
+ * waitTimeoutOf checks `waitFor`'s options and returns its timeout, null for none. A misspelled
+ * timeoutMs is refused: ignored, it would leave the caller waiting forever.
+ */
+export function waitTimeoutOf(options: WaitForOptions): number | null {
+  if (typeof options !== 'object' || options === null)
+    throw new ValidationError('options', 'an object { timeoutMs? }', options);
+  assertKnownKeys(options, WAIT_FOR_OPTION_NAMES, 'waitFor');
+  return options.timeoutMs === undefined
+    ? null
+    : validateInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
 }
 
 /** FINISHED_STATES are the states the job machine tags `finished`: the ones `waitFor` waits into. */

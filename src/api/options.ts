@@ -1,11 +1,12 @@
 import type pg from 'pg';
-import type { InspectionEvent } from 'xstate';
 import { DEFAULT_MAX_INTERRUPTIONS } from '../../machines/job.js';
 import { type Clock, SystemClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { validateSchemaName } from '../core/schema-name.js';
 import type { OnExceptionPolicy } from '../dispatch/exceptions.js';
+import type { Inspector } from '../dispatch/job-actors.js';
 import { bucketOf, type RateLimit, validateRateLimits } from '../dispatch/token-buckets.js';
 import {
   type TaskDefinition,
@@ -78,8 +79,11 @@ export interface RuntimeOptions {
   pollIntervalMs?: number;
   /** listen for insert notifications (default true); without it only the poll wakes the runtime. */
   listen?: boolean;
-  /** inspect receives XState inspection events of every job actor (e.g. from @statelyai/inspect). */
-  inspect?: (event: InspectionEvent) => void;
+  /**
+   * inspect receives XState inspection events of every job actor: a function, or an observer
+   * `{ next, error?, complete? }` such as @statelyai/inspect's `inspector.inspect`, as XState takes.
+   */
+  inspect?: Inspector;
   /** name identifies this runtime in `created_by` and `locked_by` (default host:pid:random). */
   name?: string;
 }
@@ -105,7 +109,7 @@ export interface ResolvedOptions {
   onException: OnExceptionPolicy | undefined;
   pollIntervalMs: number;
   listen: boolean;
-  inspect: ((event: InspectionEvent) => void) | undefined;
+  inspect: Inspector | undefined;
   name: string | undefined;
 }
 
@@ -113,6 +117,7 @@ export interface ResolvedOptions {
 export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object')
     throw new ValidationError('options', 'an object', options);
+  assertKnownKeys(options, RUNTIME_OPTION_NAMES, '');
   const tasks = new Map<string, TaskDefinition>();
   for (const [name, definition] of Object.entries(options.tasks ?? {})) {
     validateTaskName(name, `tasks.${name}`);
@@ -155,7 +160,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
       86_400_000,
     ),
     listen: options.listen ?? true,
-    inspect: options.inspect,
+    inspect: checkInspector(options.inspect),
     name: options.name,
   };
 }
@@ -186,6 +191,21 @@ function checkPolicy(policy: OnExceptionPolicy | undefined): OnExceptionPolicy |
   return policy;
 }
 
+// checkInspector accepts what XState would: a function, or an observer whose `next` receives the
+// events (its error and complete, if given, must be functions too, or XState would throw later).
+function checkInspector(inspect: Inspector | undefined): Inspector | undefined {
+  if (inspect === undefined || typeof inspect === 'function') return inspect;
+  const observer = inspect as Record<string, unknown> | null;
+  const isObserver =
+    typeof observer === 'object' &&
+    observer !== null &&
+    typeof observer.next === 'function' &&
+    ['error', 'complete'].every((k) => observer[k] === undefined || typeof observer[k] === 'function');
+  if (!isObserver)
+    throw new ValidationError('inspect', 'a function or an observer { next, error?, complete? }', inspect);
+  return inspect;
+}
+
 /**
  * QueueOptions limit a named queue: `concurrency` caps its jobs running in this runtime; `serial`
  * runs at most one of its jobs at a time across all runtimes, in order of run_at then id.
@@ -194,6 +214,8 @@ export interface QueueOptions {
   concurrency?: number;
   serial?: boolean;
 }
+
+const QUEUE_OPTION_NAMES = optionNames<QueueOptions>({ concurrency: true, serial: true });
 
 // queueLimitsOf returns each limited queue's cap in this runtime (a serial queue's is 1).
 function queueLimitsOf(queues: RuntimeOptions['queues']): Map<string, number> {
@@ -208,6 +230,8 @@ function queueLimitsOf(queues: RuntimeOptions['queues']): Map<string, number> {
   return new Map(
     Object.entries(queues).map(([queue, config]) => {
       validateQueueName(queue, `queues.${queue}`);
+      if (typeof config === 'object' && config !== null)
+        assertKnownKeys(config, QUEUE_OPTION_NAMES, `queues.${queue}`);
       if (config?.serial !== undefined && typeof config.serial !== 'boolean') {
         throw new ValidationError(`queues.${queue}.serial`, 'a boolean', config.serial);
       }
@@ -275,3 +299,29 @@ function consumerTimingOf(options: RuntimeOptions): {
   }
   return { heartbeatIntervalMs, consumerTimeoutMs };
 }
+
+// RUNTIME_OPTION_NAMES are the options createRuntime knows. optionNames makes this list and the
+// RuntimeOptions interface agree at compile time: a new option added to the interface and not here
+// (or the other way round) does not build, so the check can never refuse an option that exists.
+const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
+  connectionString: true,
+  pool: true,
+  tasks: true,
+  externalTasks: true,
+  maxRunningJobs: true,
+  prefetch: true,
+  queues: true,
+  rateLimits: true,
+  schema: true,
+  heartbeatIntervalMs: true,
+  consumerTimeoutMs: true,
+  maxInterruptions: true,
+  shutdownTimeoutMs: true,
+  logger: true,
+  clock: true,
+  onException: true,
+  pollIntervalMs: true,
+  listen: true,
+  inspect: true,
+  name: true,
+});

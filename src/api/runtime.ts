@@ -4,18 +4,19 @@ import { createActor } from 'xstate';
 import { type RuntimeEvent, runtimeMachine } from '../../machines/runtime.js';
 import type { DatabaseHealth } from '../core/database-status.js';
 import { PresumedDeadError, RuntimeStateError, UnknownTaskError, ValidationError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { type Logger, redactConnectionString } from '../core/logger.js';
 import { targetOf } from '../core/transitions.js';
 import { releasePrefetched } from '../dispatch/give-back.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJob } from '../jobs/enqueue.js';
 import { type RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
-import { type TaskDefinition, validateInteger } from '../jobs/tasks.js';
+import type { TaskDefinition } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
 import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
 import type { Queryable, SweepResult } from '../storage/storage.js';
 import { type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
-import type { WaitForOptions } from './job-waiter.js';
+import { type WaitForOptions, waitTimeoutOf } from './job-waiter.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { buildParts, type RuntimeParts } from './parts.js';
 import type { Schedules } from './schedules.js';
@@ -27,6 +28,7 @@ export interface StartOptions {
   /** migrate the schema first (default true); with false the schema must already be current. */
   migrate?: boolean;
 }
+const START_OPTION_NAMES = optionNames<StartOptions>({ migrate: true });
 
 /**
  * RuntimeHealth is a snapshot of how the runtime is doing. `database` says whether its statements
@@ -133,6 +135,8 @@ export class Runtime {
 
   /** start migrates (unless told not to), then, if the runtime has tasks, listens and starts claiming. */
   async start(options: StartOptions = {}): Promise<void> {
+    // Checked before the runtime moves: a refused start leaves it new, to be started again.
+    assertKnownKeys(options, START_OPTION_NAMES, 'start');
     if (!this.move({ type: 'START' }))
       throw new RuntimeStateError(`start: expected a new runtime, it is ${this.phase}`);
     const { pool, registry, schedules, waker, listener, dispatcher } = this.parts;
@@ -272,11 +276,7 @@ export class Runtime {
    */
   waitFor(id: string | number, options: WaitForOptions = {}): Promise<Job> {
     try {
-      const text = validateJobId(id);
-      const timeoutMs =
-        options.timeoutMs === undefined
-          ? null
-          : validateInteger(options.timeoutMs, 'timeoutMs', 0, 2 ** 31 - 1);
+      const [text, timeoutMs] = [validateJobId(id), waitTimeoutOf(options)];
       if (this.stopping || this.phase === 'stopped')
         throw new RuntimeStateError(`waitFor: expected a running runtime, it is ${this.phase}`);
       return this.parts.waiter.wait(text, timeoutMs);

@@ -1,5 +1,6 @@
 import { JOB_STATES, type JobState } from '../../machines/job.js';
 import { ValidationError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import type { RuntimeEventMap, RuntimeEvents, TransitionEvent } from '../jobs/events.js';
 import { validateTaskName } from '../jobs/tasks.js';
 
@@ -12,6 +13,8 @@ export interface SubscribeOptions {
   /** signal ends the iteration when aborted: events already buffered are still yielded, then it is done. */
   signal?: AbortSignal;
 }
+
+const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions>({ task: true, states: true, signal: true });
 
 type TransitionEventName = 'job:transition' | `job:${JobState}`;
 type Taker = (result: IteratorResult<TransitionEvent, undefined>) => void;
@@ -52,6 +55,8 @@ export class TransitionSubscription implements AsyncIterableIterator<TransitionE
   ) {
     if (options === null || typeof options !== 'object')
       throw new ValidationError('options', 'an object { task?, states?, signal? }', options);
+    // A misspelled filter would otherwise yield every transition, which looks like an answer.
+    assertKnownKeys(options, SUBSCRIBE_OPTION_NAMES, 'subscribe');
     this.tasks = tasksOf(options.task);
     const states = statesOf(options.states);
     this.eventNames = states ? states.map((state) => `job:${state}` as const) : ['job:transition'];

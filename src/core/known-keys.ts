@@ -43,3 +43,15 @@ export function assertKnownKeys(value: object, known: readonly string[], field: 
     throw new UnknownOptionError(field ? `${field}.${key}` : key, key, known, nearestName(key, known));
   }
 }
+
+/**
+ * optionNames lists the keys of an options type `T`, from a record naming each of them: the record
+ * must name every key of `T` and no other (`optionNames<StartOptions>({ migrate: true })`), so a key
+ * added to the type without being listed, or listed without being in the type, fails to compile, and
+ * the list an entry point checks against cannot drift from the type its callers see.
+ */
+export function optionNames<T extends object>(
+  names: { readonly [K in keyof Required<T>]: true },
+): readonly string[] {
+  return Object.keys(names);
+}

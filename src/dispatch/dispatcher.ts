@@ -1,4 +1,4 @@
-import type { AnyActorLogic, InspectionEvent } from 'xstate';
+import type { AnyActorLogic } from 'xstate';
 import type { JobState } from '../../machines/job.js';
 import type { Clock } from '../core/clock.js';
 import { JobCancelledError } from '../core/errors.js';
@@ -12,7 +12,7 @@ import type { ClaimedJob, Storage } from '../storage/storage.js';
 import { Conclusions } from './attempt-outcomes.js';
 import type { CompletionWriter } from './completions.js';
 import { Executor } from './executor.js';
-import { JobActors } from './job-actors.js';
+import { type Inspector, JobActors } from './job-actors.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import { abortJob, type RunningJob } from './running-job.js';
@@ -47,7 +47,7 @@ export interface DispatcherDeps {
   onExpired(ids: string[]): void;
   consumerId: string;
   policy: AnyActorLogic;
-  inspect: ((event: InspectionEvent) => void) | undefined;
+  inspect: Inspector | undefined;
   /** armAt is told the earliest future run_at after a claim found less work than it had room for. */
   armAt(next: Date | null): void;
   /** onCrash is told that the policy decided to crash (or failed), once the crashing job was given back. */

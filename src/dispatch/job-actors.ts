@@ -5,6 +5,7 @@ import {
   createActor,
   type EventObject,
   type InspectionEvent,
+  type Observer,
   type Snapshot,
 } from 'xstate';
 import type { JobEvent, JobMachineContext, JobState } from '../../machines/job.js';
@@ -70,6 +71,9 @@ export function jobActorLogic(
   };
 }
 
+/** Inspector is what XState's own `inspect` option takes: a callback, or an observer of inspection events. */
+export type Inspector = ((event: InspectionEvent) => void) | Observer<InspectionEvent>;
+
 /** JobActor is a running job as a live XState actor, visible to an inspector. */
 export type JobActor = Actor<ActorLogic<JobActorSnapshot, JobEvent>>;
 
@@ -89,7 +93,7 @@ export class JobActors {
 
   constructor(
     private readonly maxInterruptions: number,
-    inspect?: (event: InspectionEvent) => void,
+    inspect?: Inspector,
   ) {
     this.supervisor = inspect ? startSupervisor(inspect) : null;
   }
@@ -111,7 +115,7 @@ export class JobActors {
 // startSupervisor starts the actor that parents the job actors for an inspector and returns its
 // scope. The supervisor holds no state and takes no events; its scope is the public means of
 // stopping a child.
-function startSupervisor(inspect: (event: InspectionEvent) => void): AnyActorScope {
+function startSupervisor(inspect: Inspector): AnyActorScope {
   let captured: AnyActorScope | undefined;
   const supervisor: ActorLogic<SupervisorSnapshot, EventObject> = {
     transition: (snapshot) => snapshot,

@@ -1,5 +1,6 @@
 import { ValidationError } from '../core/errors.js';
 import { isStorableText } from '../core/json.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { MAX_DELAY_MS } from '../core/time-range.js';
 import { type Tables, tablesOf } from '../storage/tables.js';
 import { tokenBucketReadWait, tokenBucketTake } from '../storage/token-bucket-statements.js';
@@ -10,6 +11,8 @@ export interface RateLimit {
   capacity: number;
   refillPerSecond: number;
 }
+
+const RATE_LIMIT_OPTION_NAMES = optionNames<RateLimit>({ capacity: true, refillPerSecond: true });
 
 /** validateRateLimits checks the `rateLimits` option and returns the buckets by name. */
 export function validateRateLimits(limits: unknown): Map<string, RateLimit> {
@@ -26,6 +29,9 @@ export function validateRateLimits(limits: unknown): Map<string, RateLimit> {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) {
       throw new ValidationError(`rateLimits.${name}`, 'a bucket name of letters, digits, _ . -', name);
     }
+    // Checked first: a misspelled refillPerSecond is better named as such than as a missing one.
+    if (typeof limit === 'object' && limit !== null)
+      assertKnownKeys(limit, RATE_LIMIT_OPTION_NAMES, `rateLimits.${name}`);
     const capacity = limit?.capacity;
     if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) {
       throw new ValidationError(`rateLimits.${name}.capacity`, 'an integer >= 1', capacity);

@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { ValidationError } from '../core/errors.js';
 import { isStorableText, toJsonText } from '../core/json.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { MAX_DELAY_MS } from '../core/time-range.js';
 import type { CatchUp, NewSchedule, Overlap } from '../storage/schedule-statements.js';
 import { validateTaskName } from './tasks.js';
@@ -32,6 +33,18 @@ export interface ScheduleOptions {
 /** ScheduleSpec is a validated schedule, ready to store (what an upsert writes, but its first tick). */
 export type ScheduleSpec = Omit<NewSchedule, 'nextRunAt'>;
 
+const SCHEDULE_OPTION_NAMES = optionNames<ScheduleOptions>({
+  cron: true,
+  everyMs: true,
+  task: true,
+  payload: true,
+  description: true,
+  timezone: true,
+  enabled: true,
+  overlap: true,
+  catchUp: true,
+  namespace: true,
+});
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,200}$/;
 const OVERLAPS: readonly Overlap[] = ['skip', 'queue'];
 const CATCH_UPS: readonly CatchUp[] = ['none', 'latest', 'all'];
@@ -46,6 +59,8 @@ export function validateSchedule(name: unknown, options: ScheduleOptions): Sched
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('options', 'an object of schedule options', options);
   }
+  // Before the rest: a misspelled `cron` is better named as such than as "neither cron nor everyMs".
+  assertKnownKeys(options, SCHEDULE_OPTION_NAMES, 'schedules.upsert');
   const namespace = options.namespace ?? 'default';
   if (typeof namespace !== 'string' || !NAME_PATTERN.test(namespace)) {
     throw new ValidationError('namespace', `a namespace matching ${NAME_PATTERN}`, namespace);

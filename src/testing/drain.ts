@@ -3,6 +3,7 @@ import { FINISHED_STATES } from '../api/job-waiter.js';
 import type { Runtime } from '../api/runtime.js';
 import type { SimulatedClock } from '../core/clock.js';
 import { JobchartError, RuntimeStateError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { LIVE_STATES } from '../core/transitions.js';
 import type { CrashEvent, RuntimeEventMap, TransitionEvent } from '../jobs/events.js';
 import { validateInteger, validateTaskName } from '../jobs/tasks.js';
@@ -30,6 +31,13 @@ export interface DrainOptions {
    */
   stallTimeoutMs?: number;
 }
+
+const DRAIN_OPTION_NAMES = optionNames<DrainOptions>({
+  tasks: true,
+  maxSteps: true,
+  untilMs: true,
+  stallTimeoutMs: true,
+});
 
 /** FinishedCounts counts, by final state, the jobs that finished while the drain ran. */
 export type FinishedCounts = Record<'succeeded' | 'failed' | 'cancelled' | 'expired' | 'removed', number>;
@@ -94,6 +102,7 @@ export async function drainDueJobs(
   clock: SimulatedClock,
   options: DrainOptions = {},
 ): Promise<DrainSummary> {
+  assertKnownKeys(options, DRAIN_OPTION_NAMES, 'drainDueJobs');
   const maxSteps = validateInteger(options.maxSteps ?? 1000, 'maxSteps', 0);
   const untilMs = options.untilMs === undefined ? null : validateInteger(options.untilMs, 'untilMs', 0);
   const stallTimeoutMs = validateInteger(options.stallTimeoutMs ?? 30_000, 'stallTimeoutMs', 1, 2 ** 31 - 1);

@@ -6,6 +6,7 @@ import { validateJobId } from '../api/admin.js';
 import { type Clock, SimulatedClock } from '../core/clock.js';
 import { ValidationError } from '../core/errors.js';
 import { toJsonText } from '../core/json.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import type { Logger } from '../core/logger.js';
 import { targetOf } from '../core/transitions.js';
 import type { CompletionWriter } from '../dispatch/completions.js';
@@ -65,6 +66,18 @@ export interface RunTaskOptions {
   elapseMs?: number;
 }
 
+const RUN_TASK_OPTION_NAMES = optionNames<RunTaskOptions>({
+  clock: true,
+  attempt: true,
+  maxAttempts: true,
+  jobId: true,
+  taskName: true,
+  logger: true,
+  onException: true,
+  random: true,
+  elapseMs: true,
+});
+
 // CONSUMER_ID is the holder written on the job: the kit plays a runtime of that name.
 const CONSUMER_ID = 'jobchart/testing';
 
@@ -90,6 +103,7 @@ export async function runTask<Payload>(
   options: RunTaskOptions = {},
 ): Promise<RunResult> {
   const definition = validateTaskDefinition(task, 'task');
+  assertKnownKeys(options, RUN_TASK_OPTION_NAMES, 'runTask');
   const clock = options.clock ?? new SimulatedClock();
   const maxAttempts = validateInteger(
     options.maxAttempts ?? definition.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
