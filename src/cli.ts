@@ -18,7 +18,8 @@ const USAGE = `usage: jobchart <command> [options]
 
 commands:
   worker <module>       work the tasks a module exports (its default export or \`tasks\`:
-                        { name: handler | defineTask(...) }) until SIGINT/SIGTERM
+                        { name: handler | defineTask(...) | task(...) }, with \`handlers\`
+                        for its task() declarations) until SIGINT/SIGTERM
   migrate               apply pending migrations to the schema
   jobs                  list jobs, newest first (--state, --task, --queue, --key, --limit)
   get <id>              print one job as JSON
@@ -79,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     const module = (await import(pathToFileURL(resolve(argument)).href)) as {
       default?: unknown;
       tasks?: unknown;
+      handlers?: unknown;
     };
     const tasks = module.tasks ?? module.default;
     if (typeof tasks !== 'object' || tasks === null) {
@@ -87,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
     const runtime = createRuntime({
       ...base,
       tasks: tasks as Record<string, never>,
+      // A module of declarations exports their handlers beside them (see `task`).
+      handlers: module.handlers as never,
       maxRunningJobs: number(values['max-running-jobs']),
       name: values.name,
       pollIntervalMs: number(values['poll-interval-ms']),

@@ -23,12 +23,14 @@ export interface JobContext<Payload = unknown, Result = unknown> {
 
 /**
  * TaskHandler does a job's work; what it returns is stored as the job's result, what it throws goes to
- * the policy. Result is unknown unless the task's declaration says otherwise (see `task`).
+ * the policy. Result is unknown unless the task's declaration says otherwise (see `task`). Its
+ * `ctx.job` is typed by the payload only: a running job has no result yet, and so a typed handler
+ * still passes where any handler of its payload is asked for (`runTask`).
  */
 // biome-ignore lint/suspicious/noExplicitAny: handlers choose their own payload type
 export type TaskHandler<Payload = any, Result = unknown> = (
   payload: Payload,
-  ctx: JobContext<Payload, Result>,
+  ctx: JobContext<Payload>,
 ) => Result | Promise<Result>;
 
 /**

@@ -4,11 +4,13 @@ import {
   createRuntime,
   defineTask,
   defineTasks,
+  type HandlersFor,
   type Job,
   type Runtime,
   type StandardSchemaV1,
   task,
 } from '../../src/index.js';
+import { runTask } from '../../src/testing/index.js';
 import { tinySchema } from '../support/tiny-schema.js';
 
 type Email = { to: string; subject: string };
@@ -167,4 +169,15 @@ export function declarations(schema: StandardSchemaV1<unknown, { id: string }>):
   task({ maxAttempt: 3 });
   // @ts-expect-error defineTasks takes declarations only
   defineTasks({ a: async () => undefined });
+}
+
+export async function testingKit(): Promise<void> {
+  const handlers: HandlersFor<typeof tasks> = {
+    sendEmail: async (payload) => ({ messageId: payload.to }),
+    resize: () => undefined,
+    ping: () => undefined,
+  };
+  const outcome = await runTask(handlers.sendEmail, { to: 'a', subject: 'b' });
+  void outcome;
+  await runTask(defineTask({ ...tasks.sendEmail, handler: handlers.sendEmail }), { to: 'a', subject: 'b' });
 }
