@@ -19,7 +19,8 @@ const USAGE = `usage: jobchart <command> [options]
 
 commands:
   worker <module>       work the tasks a module exports (its default export or \`tasks\`:
-                        { name: handler | defineTask(...) }) until SIGINT/SIGTERM
+                        { name: handler | defineTask(...) | task(...) }, with \`handlers\`
+                        for its task() declarations) until SIGINT/SIGTERM
   migrate               apply pending migrations to the schema
   jobs                  list jobs, newest first (--state, --task, --queue, --key, --limit)
   get <id> [--stack]    print one job as JSON (--stack: with each failed attempt's stack)
@@ -96,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       // A wrong path is a usage mistake; a module that fails to load tells its own story (stack).
       if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
       throw new CliError(`worker: cannot find the module ${argument} (${(error as Error).message})`);
-    })) as { default?: unknown; tasks?: unknown };
+    })) as { default?: unknown; tasks?: unknown; handlers?: unknown };
     const tasks = module.tasks ?? module.default;
     if (typeof tasks !== 'object' || tasks === null) {
       throw new CliError(`worker: expected ${argument} to export its tasks (default or \`tasks\`)`);
@@ -104,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
     const runtime = createRuntime({
       ...base,
       tasks: tasks as Record<string, never>,
+      // A module of declarations exports their handlers beside them (see `task`).
+      handlers: module.handlers as never,
       maxRunningJobs: number(values['max-running-jobs']),
       name: values.name,
       pollIntervalMs: number(values['poll-interval-ms']),

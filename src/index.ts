@@ -37,7 +37,7 @@ export {
   type RuntimePhase,
   type StartOptions,
 } from './api/runtime.js';
-export type { LastRun, Schedule, Schedules } from './api/schedules.js';
+export type { LastRun, Schedule, Schedules, TypedScheduleOptions } from './api/schedules.js';
 export type { SubscribeOptions, TransitionSubscription } from './api/subscription.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './core/clock.js';
 export type { DatabaseHealth } from './core/database-status.js';
@@ -97,6 +97,43 @@ export {
   rerunAt,
 } from './jobs/handler-outcomes.js';
 export type { CatchUp, Overlap, ScheduleOptions } from './jobs/schedule-spec.js';
-export { defineTask, type JobContext, type TaskDefinition, type TaskHandler } from './jobs/tasks.js';
+export type {
+  InferSchemaOutput,
+  StandardSchemaV1,
+  StandardSchemaV1Failure,
+  StandardSchemaV1Issue,
+  StandardSchemaV1PathSegment,
+  StandardSchemaV1Props,
+  StandardSchemaV1Result,
+  StandardSchemaV1Success,
+  StandardSchemaV1Types,
+} from './jobs/standard-schema.js';
+export {
+  type AnyJobOf,
+  type CatalogOf,
+  defineTasks,
+  type HandlersFor,
+  type JobOf,
+  type PayloadArgs,
+  type PayloadField,
+  type PayloadOf,
+  type ResultOf,
+  type SpecOf,
+  type TaskCatalog,
+  type TaskDeclaration,
+  type TaskEntry,
+  type TaskMap,
+  type TaskNameOf,
+  type TaskTypes,
+  task,
+  type UntypedCatalog,
+} from './jobs/task-declarations.js';
+export {
+  defineTask,
+  type JobContext,
+  type TaskDefinition,
+  type TaskHandler,
+  type TaskSettings,
+} from './jobs/tasks.js';
 export type { AttemptError, Job } from './storage/job-row.js';
 export type { Queryable } from './storage/storage.js';

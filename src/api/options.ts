@@ -8,25 +8,37 @@ import { validateSchemaName } from '../core/schema-name.js';
 import type { OnExceptionPolicy } from '../dispatch/exceptions.js';
 import type { Inspector } from '../dispatch/job-actors.js';
 import { bucketOf, type RateLimit, validateRateLimits } from '../dispatch/token-buckets.js';
+import { type HandlersFor, resolveTasks, type TaskMap } from '../jobs/task-declarations.js';
 import {
   type TaskDefinition,
-  type TaskHandler,
+  type TaskSettings,
   validateInteger,
   validateQueueName,
-  validateTaskDefinition,
   validateTaskName,
 } from '../jobs/tasks.js';
 
-/** RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL. */
-export interface RuntimeOptions {
+/**
+ * RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL.
+ * T is the `tasks` map and E the `externalTasks` names, inferred by createRuntime to type its calls.
+ */
+export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = string> {
   /** connectionString of the database (default `process.env.DATABASE_URL`). */
   connectionString?: string;
   /** pool to use instead of a connection string; the runtime never ends a pool it did not create. */
   pool?: pg.Pool;
-  /** tasks this runtime works: a handler, or a definition from `defineTask`. None makes a producer only. */
-  tasks?: Record<string, TaskHandler | TaskDefinition>;
-  /** externalTasks may be enqueued here although another process works them. */
-  externalTasks?: readonly string[];
+  /**
+   * tasks this runtime knows: a handler or a `defineTask` definition (worked here), or a `task()`
+   * declaration (from `defineTasks`), worked here only if `handlers` has its handler. A runtime
+   * with tasks refuses to enqueue any other task (but externalTasks); one without accepts any name.
+   */
+  tasks?: T;
+  /**
+   * handlers work the `task()` declarations of `tasks`, one for each, typed by its declaration. A
+   * runtime with at least one handler (here or in `tasks`) is a worker; without, a producer only.
+   */
+  handlers?: NoInfer<HandlersFor<T>>;
+  /** externalTasks may be enqueued here although another process works (or declares) them. */
+  externalTasks?: readonly E[];
   /** maxRunningJobs bounds the handlers running at once (default 10). */
   maxRunningJobs?: number;
   /**
@@ -92,7 +104,10 @@ export interface RuntimeOptions {
 export interface ResolvedOptions {
   connectionConfig: pg.PoolConfig;
   pool: pg.Pool | null;
+  /** tasks are the tasks this runtime works (with a handler); none makes it a producer only. */
   tasks: Map<string, TaskDefinition>;
+  /** declared are the settings of every task of `tasks`, worked here or not. */
+  declared: Map<string, TaskSettings>;
   externalTasks: Set<string>;
   maxRunningJobs: number;
   prefetch: number | 'auto';
@@ -118,11 +133,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object')
     throw new ValidationError('options', 'an object', options);
   assertKnownKeys(options, RUNTIME_OPTION_NAMES, '');
-  const tasks = new Map<string, TaskDefinition>();
-  for (const [name, definition] of Object.entries(options.tasks ?? {})) {
-    validateTaskName(name, `tasks.${name}`);
-    tasks.set(name, validateTaskDefinition(definition, `tasks.${name}`));
-  }
+  const { handled: tasks, declared } = resolveTasks(options.tasks, options.handlers);
   const externalTasks = new Set(
     (options.externalTasks ?? []).map((name) => validateTaskName(name, 'externalTasks')),
   );
@@ -132,6 +143,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     connectionConfig: connectionConfigOf(options),
     pool: options.pool ?? null,
     tasks,
+    declared,
     externalTasks,
     maxRunningJobs: validateInteger(options.maxRunningJobs ?? 10, 'maxRunningJobs', 1, 10_000),
     prefetch:
@@ -307,6 +319,7 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   connectionString: true,
   pool: true,
   tasks: true,
+  handlers: true,
   externalTasks: true,
   maxRunningJobs: true,
   prefetch: true,

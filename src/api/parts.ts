@@ -10,7 +10,7 @@ import { ProgressWriter } from '../dispatch/progress.js';
 import { RateLimiter } from '../dispatch/rate-limit.js';
 import { TokenBuckets } from '../dispatch/token-buckets.js';
 import type { RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
-import type { TaskDefinition } from '../jobs/tasks.js';
+import type { TaskSettings } from '../jobs/tasks.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
 import type { Job } from '../storage/job-row.js';
 import { Storage, type SweepResult } from '../storage/storage.js';
@@ -38,8 +38,8 @@ export interface RuntimeHooks {
   ready(call: string): Promise<void>;
   /** ensureSchema resolves once the schema is known to be migrated. */
   ensureSchema(): Promise<void>;
-  /** lookupTask says which definition a new job of `task` gets (see Runtime). */
-  lookupTask(task: string): TaskDefinition | null;
+  /** lookupTask says which settings a new job of `task` gets (see Runtime). */
+  lookupTask(task: string): TaskSettings | null;
 }
 
 /**

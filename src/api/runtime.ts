@@ -8,9 +8,19 @@ import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { type Logger, redactConnectionString } from '../core/logger.js';
 import { targetOf } from '../core/transitions.js';
 import { releasePrefetched } from '../dispatch/give-back.js';
-import { type EnqueueOptions, type EnqueueSpec, prepareJob } from '../jobs/enqueue.js';
-import { type RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
-import type { TaskDefinition } from '../jobs/tasks.js';
+import { type EnqueueOptions, type EnqueueSpec, prepareJobs } from '../jobs/enqueue.js';
+import { type RuntimeErrorEvent, RuntimeEvents, type TransitionEvent } from '../jobs/events.js';
+import type {
+  AnyJobOf,
+  CatalogOf,
+  JobOf,
+  PayloadArgs,
+  SpecOf,
+  TaskCatalog,
+  TaskMap,
+  TaskNameOf,
+} from '../jobs/task-declarations.js';
+import type { TaskSettings } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
 import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
@@ -53,15 +63,19 @@ export type RuntimePhase = 'created' | 'starting' | 'started' | 'stopping' | 'st
 
 /**
  * Runtime is one embedded jobchart instance: a producer that enqueues and inspects jobs and, if it has
- * tasks, a consumer that works them.
+ * handlers, a consumer that works them. C maps the task names it accepts to their payload and result
+ * types (see `task`); without declarations any name and payload are accepted, untyped. The bare
+ * `Runtime` type (C any) stands for a runtime of any catalog, so that a typed runtime can be passed
+ * where a Runtime is asked for (a catalog parameter would make them incompatible through upsert).
  */
-export class Runtime {
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export class Runtime<C extends TaskCatalog = any> {
   /** events emits job transitions (`job:<state>`, `job:transition`) and runtime events. */
   readonly events = new RuntimeEvents();
   /** consumerId is written to `locked_by` of the jobs this runtime holds. */
   readonly consumerId: string;
   /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
-  readonly schedules: Schedules;
+  readonly schedules: Schedules<C>;
 
   private readonly options: ResolvedOptions;
   private readonly logger: Logger;
@@ -108,7 +122,7 @@ export class Runtime {
         this.lastPollAt = at;
       },
     );
-    this.schedules = this.parts.schedules;
+    this.schedules = this.parts.schedules as unknown as Schedules<C>;
     this.shutdown = new Shutdown(this.parts, {
       clock: o.clock,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
@@ -183,23 +197,30 @@ export class Runtime {
    * enqueue validates and inserts one job (in the caller's transaction when `options.client` is
    * given). With a key, `options.mode` says what happens if a live job already has it.
    */
-  async enqueue(task: string, payload?: unknown, options: EnqueueOptions = {}): Promise<Job> {
-    const { client, ...spec } = options;
+  async enqueue<K extends TaskNameOf<C>>(
+    task: K,
+    ...args: PayloadArgs<C[K]['payload'], EnqueueOptions>
+  ): Promise<JobOf<C, K>> {
+    const [payload, { client, ...spec } = {}] = args as [unknown, EnqueueOptions?];
     const [job] = await this.insert([{ ...spec, task, payload }], client, '');
-    return job as Job;
+    return job as JobOf<C, K>;
   }
 
-  /** enqueueMany validates every job first, then inserts them all (one statement when none has a key). */
-  async enqueueMany(specs: readonly EnqueueSpec[], options: { client?: Queryable } = {}): Promise<Job[]> {
+  /**
+   * enqueueMany validates every job first (its schema's too), then inserts them all (one statement
+   * when none has a key): a batch is written whole or not at all.
+   */
+  async enqueueMany(
+    specs: readonly SpecOf<C, Omit<EnqueueSpec, 'task' | 'payload'>>[],
+    options: { client?: Queryable } = {},
+  ): Promise<AnyJobOf<C>[]> {
     if (!Array.isArray(specs)) throw new ValidationError('jobs', 'an array of { task, payload, ... }', specs);
-    return this.insert(specs, options.client, 'jobs');
+    return (await this.insert(specs as readonly EnqueueSpec[], options.client, 'jobs')) as AnyJobOf<C>[];
   }
 
   private async insert(specs: readonly EnqueueSpec[], client: Queryable | undefined, field: string) {
     const now = this.options.clock.now();
-    const rows = specs.map((spec, i) =>
-      prepareJob(spec, now, this.lookupTask, field ? `${field}[${i}].` : ''),
-    );
+    const rows = await prepareJobs(specs, now, this.lookupTask, field);
     await this.ready(field ? 'enqueueMany' : 'enqueue');
     const { jobs, created, replaced } = await insertJobs(rows, {
       storage: this.parts.storage,
@@ -263,7 +284,11 @@ export class Runtime {
    * only while iterated, buffers what arrives between steps without bound, and ends when the runtime
    * stops or `options.signal` aborts. See TransitionSubscription.
    */
-  subscribe(options: SubscribeOptions = {}): TransitionSubscription {
+  subscribe<K extends TaskNameOf<C> = never>(
+    options: SubscribeOptions & { task?: K | readonly K[] } = {},
+  ): TransitionSubscription<
+    [K] extends [never] ? TransitionEvent : TransitionEvent<C[K]['payload'], C[K]['result']>
+  > {
     this.assertOpen('subscribe');
     return new TransitionSubscription(this.events, options, this.stopped.signal);
   }
@@ -272,11 +297,18 @@ export class Runtime {
    * waitFor resolves with the job once it is finished (succeeded, failed, cancelled or expired),
    * whichever process works it. It rejects with a JobNotFoundError if the job does not exist or is
    * deleted while waited for (`removed` is then true), a WaitTimeoutError after `options.timeoutMs` of
-   * the runtime's clock, and a RuntimeStateError if the runtime stops first. See JobWaiter.
+   * the runtime's clock, and a RuntimeStateError if the runtime stops first. Given a job (as enqueue
+   * returned it) rather than an id, it resolves with a job of the same types. See JobWaiter.
    */
-  waitFor(id: string | number, options: WaitForOptions = {}): Promise<Job> {
+  waitFor<Payload, Result>(
+    job: Job<Payload, Result>,
+    options?: WaitForOptions,
+  ): Promise<Job<Payload, Result>>;
+  waitFor(id: string | number, options?: WaitForOptions): Promise<Job>;
+  waitFor(id: string | number | Job, options: WaitForOptions = {}): Promise<Job> {
     try {
-      const [text, timeoutMs] = [validateJobId(id), waitTimeoutOf(options)];
+      const text = validateJobId(typeof id === 'object' && id !== null ? id.id : id);
+      const timeoutMs = waitTimeoutOf(options);
       if (this.stopping || this.phase === 'stopped')
         throw new RuntimeStateError(`waitFor: expected a running runtime, it is ${this.phase}`);
       return this.parts.waiter.wait(text, timeoutMs);
@@ -375,13 +407,15 @@ export class Runtime {
     return this.options.tasks.size > 0;
   }
 
-  // lookupTask accepts any well-formed task on a producer, and only known or external tasks on a worker,
-  // so that a typo cannot leave a job nothing will ever claim.
-  private readonly lookupTask = (task: string): TaskDefinition | null => {
-    const definition = this.options.tasks.get(task);
-    if (definition) return definition;
-    if (!this.isWorker || this.options.externalTasks.has(task)) return null;
-    throw new UnknownTaskError(task, [...this.options.tasks.keys(), ...this.options.externalTasks]);
+  // lookupTask accepts any well-formed task on a runtime without tasks, and only its declared or
+  // external tasks on one with tasks (a worker, or a producer given declarations), so that a typo
+  // cannot leave a job nothing will ever claim, and a producer applies the settings a worker declares.
+  private readonly lookupTask = (task: string): TaskSettings | null => {
+    const { declared, externalTasks } = this.options;
+    const settings = declared.get(task);
+    if (settings) return settings;
+    if (declared.size === 0 || externalTasks.has(task)) return null;
+    throw new UnknownTaskError(task, [...declared.keys(), ...externalTasks]);
   };
 
   // ready admits a public call: refused once stop() has closed the runtime's connections (whoever
@@ -427,7 +461,12 @@ export class Runtime {
   }
 }
 
-/** createRuntime builds a runtime from options; call `start()` on it before use. */
-export function createRuntime(options: RuntimeOptions): Runtime {
-  return new Runtime(options);
+/**
+ * createRuntime builds a runtime from options; call `start()` on it before use. Given `task()`
+ * declarations, the runtime's enqueue, enqueueMany, schedules, waitFor and subscribe are typed by them.
+ */
+export function createRuntime<T extends TaskMap = TaskMap, const E extends string = never>(
+  options: RuntimeOptions<T, E>,
+): Runtime<CatalogOf<T, E>> {
+  return new Runtime<CatalogOf<T, E>>(options as unknown as RuntimeOptions);
 }

@@ -1,9 +1,12 @@
 import type pg from 'pg';
 import type { Clock } from '../core/clock.js';
 import { JobNotFoundError } from '../core/errors.js';
+import { toJsonText } from '../core/json.js';
 import type { TaskLookup } from '../jobs/enqueue.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import { firstRunAt, type ScheduleOptions, validateSchedule } from '../jobs/schedule-spec.js';
+import { validateWithSchema } from '../jobs/standard-schema.js';
+import type { SpecOf, TaskCatalog, UntypedCatalog } from '../jobs/task-declarations.js';
 import { Periodic, periodicConfig } from '../maintenance/periodic.js';
 import { Scheduler, type SchedulerCounts } from '../maintenance/scheduler.js';
 import type { Job } from '../storage/job-row.js';
@@ -47,10 +50,21 @@ export interface SchedulesDeps {
 }
 
 /**
+ * TypedScheduleOptions are ScheduleOptions whose task and payload are typed by a runtime's task
+ * declarations (any task name and payload on a runtime without declarations).
+ */
+export type TypedScheduleOptions<C extends TaskCatalog> = SpecOf<
+  C,
+  Omit<ScheduleOptions, 'task' | 'payload'>
+>;
+
+/**
  * Schedules keeps named recurring jobs (`runtime.schedules`). Every worker runtime runs the schedule
  * pass (see Scheduler) each pollIntervalMs of its clock, which enqueues the runs that fall due.
+ * C types the tasks a schedule may run (see Runtime).
  */
-export class Schedules {
+// C is used by upsert's parameter only: schedules are stored and read back untyped.
+export class Schedules<C extends TaskCatalog = UntypedCatalog> {
   private readonly tables: ScheduleTables;
   private readonly scheduler: Scheduler;
   private periodic: Periodic<SchedulerCounts> | null = null;
@@ -64,11 +78,17 @@ export class Schedules {
    * upsert creates or replaces the schedule `name`. Its timing is kept when only the job changes;
    * a new cron, period or time zone starts it again from now. Bad options are a ValidationError, and
    * on a runtime with tasks a task it does not know an UnknownTaskError; nothing is written then.
+   * A payload its task's schema refuses is a ValidationError; the schema's value is what is stored,
+   * so that every run enqueues a payload that was validated once, here.
    */
-  async upsert(name: string, options: ScheduleOptions): Promise<Schedule> {
-    const spec = validateSchedule(name, options);
+  async upsert(name: string, options: TypedScheduleOptions<C>): Promise<Schedule> {
+    const spec = validateSchedule(name, options as ScheduleOptions);
     // As for enqueue: a schedule of a task no runtime works would enqueue jobs nothing ever claims.
-    this.deps.lookupTask(spec.task);
+    const schema = this.deps.lookupTask(spec.task)?.schema;
+    if (schema) {
+      const value = await validateWithSchema(schema, (options as ScheduleOptions).payload, 'payload');
+      spec.payloadJson = toJsonText(value, 'payload');
+    }
     await this.deps.ensureSchema();
     const now = this.deps.clock.now();
     return scheduleUpsert(this.deps.pool, this.tables, { ...spec, nextRunAt: firstRunAt(spec, now) }, now);

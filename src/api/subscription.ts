@@ -17,7 +17,8 @@ export interface SubscribeOptions {
 const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions>({ task: true, states: true, signal: true });
 
 type TransitionEventName = 'job:transition' | `job:${JobState}`;
-type Taker = (result: IteratorResult<TransitionEvent, undefined>) => void;
+// biome-ignore lint/suspicious/noExplicitAny: takers of any subscription's events
+type Taker = (result: IteratorResult<any, undefined>) => void;
 
 // COMPACT_AT: the buffer is a queue read from `head`; its consumed front is dropped once it is this long.
 const COMPACT_AT = 1024;
@@ -38,11 +39,14 @@ const COMPACT_AT = 1024;
  *   changing its own job objects as they move on).
  * - The iteration ends (done, after the buffered events) when `signal` aborts or the runtime stops.
  */
-export class TransitionSubscription implements AsyncIterableIterator<TransitionEvent, undefined> {
+// biome-ignore lint/suspicious/noExplicitAny: a subscription to any task's transitions
+export class TransitionSubscription<Event extends TransitionEvent<any, any> = TransitionEvent>
+  implements AsyncIterableIterator<Event, undefined>
+{
   private readonly tasks: ReadonlySet<string> | null;
   private readonly eventNames: readonly TransitionEventName[];
   private readonly signals: readonly AbortSignal[];
-  private buffer: TransitionEvent[] = [];
+  private buffer: Event[] = [];
   private head = 0;
   private takers: Taker[] = [];
   private status: 'idle' | 'attached' | 'ended' = 'idle';
@@ -70,7 +74,7 @@ export class TransitionSubscription implements AsyncIterableIterator<TransitionE
   }
 
   /** next yields the next kept transition, waiting for one if none is buffered. */
-  next(): Promise<IteratorResult<TransitionEvent, undefined>> {
+  next(): Promise<IteratorResult<Event, undefined>> {
     if (this.status === 'idle') this.attach();
     if (this.head < this.buffer.length) return Promise.resolve({ value: this.shift(), done: false });
     if (this.status === 'ended') return Promise.resolve({ value: undefined, done: true });
@@ -78,7 +82,7 @@ export class TransitionSubscription implements AsyncIterableIterator<TransitionE
   }
 
   /** return stops listening at once and drops whatever is buffered; `break` in a for-await calls it. */
-  return(): Promise<IteratorResult<TransitionEvent, undefined>> {
+  return(): Promise<IteratorResult<Event, undefined>> {
     this.end();
     this.buffer = [];
     this.head = 0;
@@ -111,14 +115,14 @@ export class TransitionSubscription implements AsyncIterableIterator<TransitionE
 
   private readonly onEvent = (event: RuntimeEventMap['job:transition'][0]): void => {
     if (this.tasks && !this.tasks.has(event.job.task)) return;
-    const copy: TransitionEvent = { ...event, job: { ...event.job } };
+    const copy = { ...event, job: { ...event.job } } as Event;
     const take = this.takers.shift();
     if (take) take({ value: copy, done: false });
     else this.buffer.push(copy);
   };
 
-  private shift(): TransitionEvent {
-    const event = this.buffer[this.head++] as TransitionEvent;
+  private shift(): Event {
+    const event = this.buffer[this.head++] as Event;
     if (this.head === this.buffer.length) {
       this.buffer = [];
       this.head = 0;

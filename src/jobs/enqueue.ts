@@ -1,11 +1,14 @@
 import { ValidationError } from '../core/errors.js';
 import { isStorableText, toJsonText } from '../core/json.js';
+import { assertKnownKeys } from '../core/known-keys.js';
 import { validateTimestamp } from '../core/time-range.js';
 import type { NewJob, Queryable } from '../storage/storage.js';
+import { validateWithSchema } from './standard-schema.js';
 import {
   DEFAULT_MAX_ATTEMPTS,
   MAX_ATTEMPTS_LIMIT,
-  type TaskDefinition,
+  PRIORITY_LIMIT,
+  type TaskSettings,
   validateInteger,
   validateQueueName,
   validateTaskName,
@@ -53,10 +56,24 @@ export interface EnqueueSpec extends Omit<EnqueueOptions, 'client'> {
   payload?: unknown;
 }
 
-const PRIORITY_LIMIT = 32_767;
+/** ENQUEUE_SPEC_KEYS are the keys of an EnqueueSpec: any other is a misspelling, refused. */
+export const ENQUEUE_SPEC_KEYS: readonly string[] = [
+  'task',
+  'payload',
+  'runAt',
+  'maxAttempts',
+  'priority',
+  'queue',
+  'key',
+  'mode',
+  'expiresAt',
+];
 
-/** TaskLookup answers whether a task may be enqueued and with which definition. */
-export type TaskLookup = (task: string) => TaskDefinition | null;
+/**
+ * TaskLookup answers whether a task may be enqueued and with which settings (null: none known, the
+ * defaults apply); it throws an UnknownTaskError for a task the runtime refuses.
+ */
+export type TaskLookup = (task: string) => TaskSettings | null;
 
 /**
  * prepareJob validates one job's task, payload and options and returns the row to insert. It throws
@@ -66,10 +83,15 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
   if (typeof spec !== 'object' || spec === null) {
     throw new ValidationError(field.replace(/\.$/, '') || 'job', 'an object { task, payload, ... }', spec);
   }
+  assertKnownKeys(spec, ENQUEUE_SPEC_KEYS, field.replace(/\.$/, ''));
   const task = validateTaskName(spec.task, `${field}task`);
   const definition = lookup(task);
   const runAt = spec.runAt === undefined ? now : validateTimestamp(spec.runAt, `${field}runAt`, true);
-  const queue = validateQueueName(spec.queue ?? 'default', `${field}queue`);
+  // The job's own queue and priority win; then its task's defaults (checked where it was declared).
+  const queue =
+    spec.queue === undefined
+      ? (definition?.queue ?? 'default')
+      : validateQueueName(spec.queue, `${field}queue`);
   const key = spec.key ?? null;
   // A key is compared as written: one PostgreSQL cannot store as it is would fail the insert, or,
   // with a lone surrogate turned into U+FFFD on the way, match a different key.
@@ -102,7 +124,7 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     payloadJson: toJsonText(spec.payload, `${field}payload`),
     priority:
       spec.priority === undefined
-        ? 0
+        ? (definition?.priority ?? 0)
         : validateInteger(spec.priority, `${field}priority`, -PRIORITY_LIMIT, PRIORITY_LIMIT),
     runAt,
     maxAttempts:
@@ -113,4 +135,26 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     mode: spec.mode ?? 'new',
     expiresAt,
   };
+}
+
+/**
+ * prepareJobs prepares every job (prepareJob), then validates the payload of each whose task has a
+ * schema, in order, storing the value the schema returns. All are checked before the caller writes
+ * any, so a batch is written whole or not at all. `field` names the batch (`jobs`), or is '' for one.
+ */
+export async function prepareJobs(
+  specs: readonly EnqueueSpec[],
+  now: Date,
+  lookup: TaskLookup,
+  field: string,
+): Promise<NewJob[]> {
+  const prefix = (i: number) => (field ? `${field}[${i}].` : '');
+  const rows = specs.map((spec, i) => prepareJob(spec, now, lookup, prefix(i)));
+  for (const [i, row] of rows.entries()) {
+    const schema = lookup(row.task)?.schema;
+    if (!schema) continue;
+    const value = await validateWithSchema(schema, specs[i]?.payload, `${prefix(i)}payload`);
+    row.payloadJson = toJsonText(value, `${prefix(i)}payload`);
+  }
+  return rows;
 }

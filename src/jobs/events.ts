@@ -3,9 +3,9 @@ import type { JobEventType, JobState } from '../../machines/job.js';
 import type { Job } from '../storage/job-row.js';
 import type { Schedule } from '../storage/schedule-statements.js';
 
-/** TransitionEvent describes one durable state change of a job. */
-export interface TransitionEvent {
-  job: Job;
+/** TransitionEvent describes one durable state change of a job (typed when its task is declared). */
+export interface TransitionEvent<Payload = unknown, Result = unknown> {
+  job: Job<Payload, Result>;
   /** from is null when the job was just enqueued. */
   from: JobState | null;
   to: JobState;

@@ -44,8 +44,11 @@ export interface AttemptError {
   stack?: string;
 }
 
-/** Job is a job as jobchart's API returns it. Ids are strings because they are 64-bit integers. */
-export interface Job<Payload = unknown> {
+/**
+ * Job is a job as jobchart's API returns it. Ids are strings because they are 64-bit integers.
+ * Payload and Result are the types a task declaration gives (see `task`); unknown otherwise.
+ */
+export interface Job<Payload = unknown, Result = unknown> {
   id: string;
   task: string;
   queue: string;
@@ -71,7 +74,8 @@ export interface Job<Payload = unknown> {
   key: string | null;
   expiresAt: Date | null;
   progress: unknown;
-  result: unknown;
+  /** result is what the handler returned, once the job succeeded; null before. */
+  result: Result | null;
   createdAt: Date;
   createdBy: string | null;
   lockedBy: string | null;
