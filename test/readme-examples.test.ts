@@ -50,7 +50,12 @@ export function extractTsBlocks(markdown: string): ReadmeBlock[] {
     const start = i + 1;
     for (i++; i < lines.length && !(lines[i] ?? '').startsWith('```'); i++);
     if (fence[1] === 'ts' || fence[1] === 'typescript') {
-      blocks.push({ index: blocks.length + 1, firstLine: start + 1, code: lines.slice(start, i).join('\n'), prelude });
+      blocks.push({
+        index: blocks.length + 1,
+        firstLine: start + 1,
+        code: lines.slice(start, i).join('\n'),
+        prelude,
+      });
     }
     prelude = '';
   }
@@ -95,7 +100,10 @@ before(() => {
       line < preludeLines
         ? `its ts-check prelude, line ${line + 1}`
         : `README.md:${block.firstLine + line - preludeLines}`;
-    failures.set(block.index, [...(failures.get(block.index) ?? []), `block ${block.index}, ${where}: ${message}`]);
+    failures.set(block.index, [
+      ...(failures.get(block.index) ?? []),
+      `block ${block.index}, ${where}: ${message}`,
+    ]);
   }
 });
 
