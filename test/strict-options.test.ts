@@ -161,6 +161,11 @@ describe('runtime calls', () => {
         unknownOption('listJobs.stat', 'state'),
       );
       await assert.rejects(runtime.listJobs({ zzzzzz: 1 } as never), unknownOption('listJobs.zzzzzz', null));
+      await assert.rejects(
+        runtime.enqueueMany([{ task: 'mail' }], { clinet: null } as never),
+        unknownOption('enqueueMany.clinet', 'client'),
+      );
+      assert.deepEqual((await runtime.listJobs()).jobs, [], 'a refused enqueueMany writes no job');
       const job = await runtime.enqueue('mail', {});
       await assert.rejects(
         runtime.waitFor(job.id, { timeout: 5 } as never),

@@ -215,6 +215,7 @@ export class Runtime<C extends TaskCatalog = any> {
     options: { client?: Queryable } = {},
   ): Promise<AnyJobOf<C>[]> {
     if (!Array.isArray(specs)) throw new ValidationError('jobs', 'an array of { task, payload, ... }', specs);
+    assertKnownKeys(options, ['client'], 'enqueueMany');
     return (await this.insert(specs as readonly EnqueueSpec[], options.client, 'jobs')) as AnyJobOf<C>[];
   }
 
