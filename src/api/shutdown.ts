@@ -55,6 +55,9 @@ export class Shutdown {
     // Only the database can hold stop() up from here: it gets shutdownTimeoutMs more, then whatever
     // is still unwritten is left held by this consumer, for the others' sweep to take back.
     const settled = await this.withinShutdownTimeout(async () => {
+      // A claim round under way when stop() stopped waiting may still take jobs: it must be over
+      // before what is held is given back, or what it took stays held by a deregistered consumer.
+      await dispatcher.stopClaiming();
       await schedulesStopped;
       await progress.stop();
       await completions.drained();

@@ -241,6 +241,8 @@ export class Dispatcher {
     const wakeups = this.wakeups;
     // Claims and this check take turns: a claim under way holds jobs not yet known here.
     if (this.reconcileDue) await this.releaseUnknown();
+    // stopClaiming may have been called while the check ran: a stopping runtime claims nothing more.
+    if (!this.accepting) return;
     const now = this.deps.clock.now();
     let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
     let asked = 0;
