@@ -117,4 +117,61 @@ describe('reconciling what a runtime holds', () => {
     const consumers = await withPool((db) => db.query(`SELECT id FROM "${schema}".consumers`));
     assert.equal(consumers.rowCount, 0);
   });
+
+  it('a claim round under way when stop() is called claims nothing once it resumes', async () => {
+    const schema = freshSchema('stopround');
+    const clock = new SimulatedClock();
+    const pool = faultyPool();
+    const runtime = testRuntime({
+      schema,
+      clock,
+      pool,
+      listen: false,
+      ...timing,
+      maxRunningJobs: 1,
+      prefetch: 0,
+      // The handler runs until its signal fires: stop() aborts it, which frees its slot.
+      tasks: {
+        work: (_payload, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)),
+      },
+    });
+    try {
+      const firstPoll = nextEvent(runtime.events, 'runtime:polled');
+      await runtime.start();
+      await firstPoll;
+      const started = nextEvent(runtime.events, 'job:running');
+      await runtime.enqueue('work');
+      clock.advance(timing.pollIntervalMs);
+      await started;
+      // A second job, due, waits for the slot the first one holds.
+      await runtime.enqueue('work');
+      // The heartbeat's check of what is held opens a claim round; its first statement is held here.
+      const check = pool.holdNext(/id <> ALL/);
+      clock.advance(timing.heartbeatIntervalMs);
+      await check.held;
+      const stopping = runtime.stop();
+      void runtime.stop();
+      const sentBefore = pool.statements.length;
+      check.open();
+      await check.done;
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        pool.statements.slice(sentBefore).filter((text) => /claim_jobs_json/.test(text)),
+        [],
+        'the round, resumed after stop() began, claimed nothing',
+      );
+      await stopping;
+    } finally {
+      await runtime.stop();
+      await pool.end();
+    }
+    assert.deepEqual(
+      (await jobRows(schema)).map((row) => [row.state, row.locked_by]),
+      [
+        ['not_started', null],
+        ['not_started', null],
+      ],
+      'nothing is left held by the stopped runtime',
+    );
+  });
 });

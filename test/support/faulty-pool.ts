@@ -12,6 +12,20 @@ export interface FaultyPool extends pg.Pool {
   down: boolean;
   /** loseReplyOf arms a lost reply for the next statement whose text matches `pattern`. */
   loseReplyOf(pattern: RegExp): void;
+  /** holdNext keeps the next statement whose text matches `pattern` from running until opened. */
+  holdNext(pattern: RegExp): HeldStatement;
+  /** statements lists the text of every statement sent through `pool.query`, in order. */
+  statements: string[];
+}
+
+/** HeldStatement is a statement FaultyPool keeps waiting, as a slow network or a lock would. */
+export interface HeldStatement {
+  /** held resolves once the statement was sent and is being held. */
+  held: Promise<void>;
+  /** open lets the statement run. */
+  open(): void;
+  /** done resolves once the statement ran (or failed). */
+  done: Promise<void>;
 }
 
 // connectionLost is the error pg raises when the server's socket closes under a statement.
@@ -28,6 +42,24 @@ export function faultyPool(): FaultyPool {
   pool.loseReplyOf = (pattern) => {
     lose = pattern;
   };
+  pool.statements = [];
+  let hold: { pattern: RegExp; reached: () => void; opened: Promise<void>; ran: () => void } | null = null;
+  pool.holdNext = (pattern) => {
+    let reached!: () => void;
+    let open!: () => void;
+    let ran!: () => void;
+    const held = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const done = new Promise<void>((resolve) => {
+      ran = resolve;
+    });
+    hold = { pattern, reached, opened, ran };
+    return { held, open, done };
+  };
   const query = pool.query.bind(pool) as (config: unknown, values?: unknown) => Promise<unknown>;
   const connect = pool.connect.bind(pool) as (
     callback?: (error: Error | undefined, ...rest: unknown[]) => void,
@@ -36,6 +68,18 @@ export function faultyPool(): FaultyPool {
     query: async (config: unknown, values?: unknown) => {
       if (pool.down) throw connectionLost();
       const text = typeof config === 'string' ? config : (config as { text: string }).text;
+      pool.statements.push(text);
+      if (hold?.pattern.test(text)) {
+        const { reached, opened, ran } = hold;
+        hold = null;
+        reached();
+        await opened;
+        try {
+          return await query(config, values);
+        } finally {
+          ran();
+        }
+      }
       if (lose?.test(text)) {
         lose = null;
         await query(config, values);
