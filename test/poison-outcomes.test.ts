@@ -144,6 +144,15 @@ describe('outcomes the database refuses', () => {
       assert.ok(stopped, 'stop() returned although the database never answered');
       await stopping;
       pool.down = false;
+      // Whatever stop() gave up on must not write once it has returned: a few turns let it try.
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+      const givingBack = (text: string) =>
+        /attempts = greatest\(attempts - 1, 0\), locked_by = NULL/.test(text);
+      assert.deepEqual(
+        [...pool.refused, ...pool.statements].filter(givingBack),
+        [],
+        'no give-back was tried after stop() gave up on the database',
+      );
       const rows = await withPool((db) =>
         db.query(`SELECT state, locked_by FROM "${schema}".jobs WHERE id = $1`, [job.id]),
       );

@@ -54,14 +54,15 @@ export class Shutdown {
     }
     // Only the database can hold stop() up from here: it gets shutdownTimeoutMs more, then whatever
     // is still unwritten is left held by this consumer, for the others' sweep to take back.
-    const settled = await this.withinShutdownTimeout(async () => {
+    const settled = await this.withinShutdownTimeout(async (givenUp) => {
       // A claim round under way when stop() stopped waiting may still take jobs: it must be over
       // before what is held is given back, or what it took stays held by a deregistered consumer.
       await dispatcher.stopClaiming();
       await schedulesStopped;
       await progress.stop();
       await completions.drained();
-      if (!this.context.isWorker) return;
+      // Once stop() has returned nothing more is written: what is held stays held, for the sweep.
+      if (!this.context.isWorker || givenUp()) return;
       // Everything still held is given back, known or not (a claim whose reply was lost).
       await releaseHeld(this.context.heldBy, this.context.clock.now());
       if (!crashed) await registry.deregister();
@@ -108,13 +109,19 @@ export class Shutdown {
   }
 
   // withinShutdownTimeout runs `work` for shutdownTimeoutMs of clock time at most, or until force();
-  // it says whether the work finished. Its failures are reported, not thrown.
-  private withinShutdownTimeout(work: () => Promise<void>): Promise<boolean> {
+  // it says whether the work finished. `work` is told when it was given up on, so that it does not
+  // write after stop() returned. Its failures are reported, not thrown.
+  private withinShutdownTimeout(work: (givenUp: () => boolean) => Promise<void>): Promise<boolean> {
     const { clock, shutdownTimeoutMs } = this.context;
+    let givenUp = false;
     return new Promise((resolve) => {
-      const timer = clock.setTimeout(() => resolve(false), shutdownTimeoutMs);
-      this.forceNow = () => resolve(false);
-      void work()
+      const giveUp = () => {
+        givenUp = true;
+        resolve(false);
+      };
+      const timer = clock.setTimeout(giveUp, shutdownTimeoutMs);
+      this.forceNow = giveUp;
+      void work(() => givenUp)
         .catch((error) => this.context.reportError(error, 'stop'))
         .then(() => {
           clock.clearTimeout(timer);

@@ -16,6 +16,8 @@ export interface FaultyPool extends pg.Pool {
   holdNext(pattern: RegExp): HeldStatement;
   /** statements lists the text of every statement sent through `pool.query`, in order. */
   statements: string[];
+  /** refused lists the text of every statement `pool.query` refused while `down`, in order. */
+  refused: string[];
 }
 
 /** HeldStatement is a statement FaultyPool keeps waiting, as a slow network or a lock would. */
@@ -43,6 +45,7 @@ export function faultyPool(): FaultyPool {
     lose = pattern;
   };
   pool.statements = [];
+  pool.refused = [];
   let hold: { pattern: RegExp; reached: () => void; opened: Promise<void>; ran: () => void } | null = null;
   pool.holdNext = (pattern) => {
     let reached!: () => void;
@@ -66,8 +69,11 @@ export function faultyPool(): FaultyPool {
   ) => unknown;
   Object.assign(pool, {
     query: async (config: unknown, values?: unknown) => {
-      if (pool.down) throw connectionLost();
       const text = typeof config === 'string' ? config : (config as { text: string }).text;
+      if (pool.down) {
+        pool.refused.push(text);
+        throw connectionLost();
+      }
       pool.statements.push(text);
       if (hold?.pattern.test(text)) {
         const { reached, opened, ran } = hold;
