@@ -144,7 +144,12 @@ export async function drainDueJobs(
       }
       const now = clock.now().getTime();
       const waiting = live.filter((job) => job.state !== 'running' && job.runAt !== null);
+      // A job's last write can be durable, so the read no longer lists it, before the runtime emits
+      // its transition: while the runtime still runs a handler or writes an outcome, its events are due.
+      const { running, pendingWrites } = runtime.health();
       const busy =
+        running > 0 ||
+        pendingWrites > 0 ||
         live.some((job) => job.state === 'running') ||
         waiting.some((job) => (job.runAt as Date).getTime() <= now);
       if (busy) {
