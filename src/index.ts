@@ -108,6 +108,7 @@ export type {
   StandardSchemaV1Success,
   StandardSchemaV1Types,
 } from './jobs/standard-schema.js';
+export { TAG_MAX_LENGTH, TAGS_PER_JOB_LIMIT } from './jobs/tags.js';
 export {
   type AnyJobOf,
   type CatalogOf,
@@ -135,5 +136,5 @@ export {
   type TaskHandler,
   type TaskSettings,
 } from './jobs/tasks.js';
-export type { AttemptError, Job } from './storage/job-row.js';
+export type { AttemptError, Job, TraceContext } from './storage/job-row.js';
 export type { Queryable } from './storage/storage.js';

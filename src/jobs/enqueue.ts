@@ -4,6 +4,7 @@ import { assertKnownKeys } from '../core/known-keys.js';
 import { validateTimestamp } from '../core/time-range.js';
 import type { NewJob, Queryable } from '../storage/storage.js';
 import { validateWithSchema } from './standard-schema.js';
+import { validateTags } from './tags.js';
 import {
   DEFAULT_MAX_ATTEMPTS,
   MAX_ATTEMPTS_LIMIT,
@@ -37,6 +38,11 @@ export interface EnqueueOptions {
   mode?: KeyMode;
   /** expiresAt is when a job that has not started yet must no longer start; it then ends expired. */
   expiresAt?: Date;
+  /**
+   * tags label the job, for listJobs, bulk actions and counts to filter on: at most 32, each a letter
+   * or digit then letters, digits or `_ . : / = @ -`, up to 100 characters. Repeats are dropped.
+   */
+  tags?: readonly string[];
   /** client inserts with the caller's pg client, inside the caller's transaction. */
   client?: Queryable;
 }
@@ -67,7 +73,11 @@ export const ENQUEUE_SPEC_KEYS: readonly string[] = [
   'key',
   'mode',
   'expiresAt',
+  'tags',
 ];
+
+// NO_TAGS is shared by every untagged job, so that a bulk enqueue's rows compare their tags at once.
+const NO_TAGS: readonly string[] = [];
 
 /**
  * TaskLookup answers whether a task may be enqueued and with which settings (null: none known, the
@@ -134,6 +144,8 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     key,
     mode: spec.mode ?? 'new',
     expiresAt,
+    tags: spec.tags === undefined ? NO_TAGS : validateTags(spec.tags, `${field}tags`),
+    traceContextJson: null,
   };
 }
 

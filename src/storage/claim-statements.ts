@@ -1,5 +1,5 @@
 import type { JobState } from '../../machines/job.js';
-import { type AttemptError, type Job, type JobRow, toJob } from './job-row.js';
+import { type AttemptError, type Job, type JobRow, type TraceContext, toJob } from './job-row.js';
 import type { Tables } from './tables.js';
 import type { Queryable } from './types.js';
 
@@ -124,7 +124,7 @@ export async function jobsReleaseHeld(
 }
 
 /**
- * ClaimedColumns is what the claim functions (migrations/0007) return for the jobs taken from one
+ * ClaimedColumns is what the claim functions (migrations/0007, 0009, 0010) return for the jobs taken from one
  * state: one array per column, the jobs in claim order, and the state they were taken from. A
  * column is null when no job was taken from that state.
  */
@@ -146,6 +146,8 @@ export type ClaimedColumns = [
   claimedFrom: JobState,
   claimedTo: JobState[],
   interruptions: number[],
+  tags: string[][],
+  traceContexts: (TraceContext | null)[],
 ];
 
 // claimStatement calls a claim function so that each state's columns come back as one JSON field,
@@ -194,6 +196,8 @@ function toClaimedJobs(
           lockedAt: state === held ? now : null,
           finishedAt: state === held ? null : now,
           updatedAt: now,
+          tags: c[17][i] as string[],
+          traceContext: c[18][i] as TraceContext | null,
         },
         from: c[14],
       });

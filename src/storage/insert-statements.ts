@@ -99,7 +99,8 @@ export async function jobReplace(
     `UPDATE ${tables.jobs}
           SET task = $3, queue = $4, payload = $5::jsonb, priority = $6, run_at = $7, max_attempts = $8,
               expires_at = $9, state = $10, attempts = $11, last_error = NULL, updated_at = $12,
-              interruptions = CASE WHEN $13::boolean THEN 0 ELSE interruptions END
+              interruptions = CASE WHEN $13::boolean THEN 0 ELSE interruptions END,
+              tags = $14::text[], trace_context = $15::jsonb
         WHERE id = $1 AND state = $2
        RETURNING *`,
     [
@@ -116,6 +117,8 @@ export async function jobReplace(
       change.attempts,
       now,
       change.resetsInterruptions,
+      job.tags,
+      job.traceContextJson,
     ],
   );
   const row = result.rows[0];
@@ -129,12 +132,16 @@ export async function jobReplace(
 // and the rest are parameters: the server then reads one JSON value a row instead of eight, a
 // third less server time per insert.
 function insertSql(tables: Tables, rows: InsertRows, onConflict: string): string {
+  // Tags travel as the text of a PostgreSQL array (validated tags need no escaping beyond quotes).
   const select = rows.uniform
-    ? `SELECT $4, $5, r.v, $6::int, $7::timestamptz, $8::int, NULL, $9::timestamptz, $2, $3, $2`
+    ? `SELECT $4, $5, r.v, $6::int, $7::timestamptz, $8::int, NULL, $9::timestamptz, $2, $3, $2,
+              $10::text[], $11::jsonb`
     : `SELECT r.v->>0, r.v->>1, r.v->2, (r.v->>3)::int, to_timestamp((r.v->>4)::float8 / 1000),
-                (r.v->>5)::int, r.v->>6, to_timestamp((r.v->>7)::float8 / 1000), $2, $3, $2`;
+                (r.v->>5)::int, r.v->>6, to_timestamp((r.v->>7)::float8 / 1000), $2, $3, $2,
+                (r.v->>8)::text[], r.v->9`;
   return `INSERT INTO ${tables.jobs}
-         (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at)
+         (task, queue, payload, priority, run_at, max_attempts, key, expires_at, created_at, created_by, updated_at,
+          tags, trace_context)
        ${select}
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(v, n)
         ORDER BY r.n
@@ -169,6 +176,8 @@ function insertRows(jobs: readonly NewJob[], createdBy: string, now: Date): Inse
         first.runAt,
         first.maxAttempts,
         first.expiresAt,
+        first.tags,
+        first.traceContextJson,
       ],
     };
   }
@@ -177,7 +186,8 @@ function insertRows(jobs: readonly NewJob[], createdBy: string, now: Date): Inse
     const runAt = job.runAt === null ? 'null' : job.runAt.getTime();
     const expiresAt = job.expiresAt === null ? 'null' : job.expiresAt.getTime();
     const key = job.key === null ? 'null' : JSON.stringify(job.key);
-    rows += `${rows === '' ? '[' : ','}[${JSON.stringify(job.task)},${JSON.stringify(job.queue)},${job.payloadJson},${job.priority},${runAt},${job.maxAttempts},${key},${expiresAt}]`;
+    const tags = JSON.stringify(arrayLiteral(job.tags));
+    rows += `${rows === '' ? '[' : ','}[${JSON.stringify(job.task)},${JSON.stringify(job.queue)},${job.payloadJson},${job.priority},${runAt},${job.maxAttempts},${key},${expiresAt},${tags},${job.traceContextJson ?? 'null'}]`;
   }
   return { uniform: false, values: [`${rows}]`, now, createdBy] };
 }
@@ -190,8 +200,20 @@ function sharesAllButPayload(job: NewJob, first: NewJob): boolean {
     job.priority === first.priority &&
     job.maxAttempts === first.maxAttempts &&
     sameTime(job.runAt, first.runAt) &&
-    sameTime(job.expiresAt, first.expiresAt)
+    sameTime(job.expiresAt, first.expiresAt) &&
+    job.traceContextJson === first.traceContextJson &&
+    sameTags(job.tags, first.tags)
   );
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((tag, i) => tag === b[i]));
+}
+
+// arrayLiteral writes tags as the text of a PostgreSQL array: each element quoted, its quotes and
+// backslashes escaped.
+function arrayLiteral(tags: readonly string[]): string {
+  return `{${tags.map((tag) => `"${tag.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }
 
 // idRun lists `count` consecutive ids from `first`; ids are bigint, so past 2^53 BigInt counts them.
@@ -235,5 +257,7 @@ function newJobRow(job: NewJob, id: string, createdBy: string, now: Date): Job {
     lockedAt: null,
     finishedAt: null,
     updatedAt: now,
+    tags: [...job.tags],
+    traceContext: job.traceContextJson === null ? null : JSON.parse(job.traceContextJson),
   };
 }

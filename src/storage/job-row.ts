@@ -24,7 +24,15 @@ export interface JobRow {
   locked_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  tags: string[];
+  trace_context: TraceContext | null;
 }
+
+/**
+ * TraceContext is the W3C trace context a job carries from where it was enqueued (`traceparent` and,
+ * when there is one, `tracestate`), as OpenTelemetry's propagator writes it.
+ */
+export type TraceContext = Record<string, string>;
 
 /**
  * AttemptError records why one attempt ended badly (a throw, a timeout, `fail()`, a cancel reason,
@@ -82,6 +90,13 @@ export interface Job<Payload = unknown, Result = unknown> {
   lockedAt: Date | null;
   finishedAt: Date | null;
   updatedAt: Date;
+  /** tags label the job for filtering (listJobs, bulk actions); empty when it has none. */
+  tags: string[];
+  /**
+   * traceContext is the trace context that was active when the job was enqueued, if OpenTelemetry was
+   * in use: each attempt's span is its child. Null when nothing was traced.
+   */
+  traceContext: TraceContext | null;
 }
 
 /** toJob maps a database row to the API's Job. */
@@ -109,5 +124,7 @@ export function toJob(row: JobRow): Job {
     lockedAt: row.locked_at,
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
+    tags: row.tags,
+    traceContext: row.trace_context,
   };
 }

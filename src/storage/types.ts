@@ -16,6 +16,10 @@ export interface NewJob {
   /** mode is what to do about a live job with the same key (see EnqueueOptions.mode). */
   mode: 'new' | 'ignore_if_exists' | 'reschedule';
   expiresAt: Date | null;
+  /** tags are the job's validated tags, in the order given, without repeats. */
+  tags: readonly string[];
+  /** traceContextJson is the enqueuer's trace context as JSON text, or null when nothing was traced. */
+  traceContextJson: string | null;
 }
 
 /** ClaimTransition is the claim as the job machine defines it: the states it leaves and the one it enters. */

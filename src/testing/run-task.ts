@@ -152,6 +152,8 @@ export async function runTask<Payload>(
     lockedAt: now,
     finishedAt: null,
     updatedAt: now,
+    tags: [],
+    traceContext: null,
   };
   // A first attempt is claimed from not_started, a later one from retry.
   let unclaimed: ClaimedJob | null = { job, from: attempt === 1 ? 'not_started' : 'retry' };
