@@ -28,6 +28,14 @@ export {
 } from '../machines/policy.js';
 export { type RuntimeEvent, type RuntimeMachine, runtimeMachine } from '../machines/runtime.js';
 export type { JobPage, ListJobsOptions } from './api/admin.js';
+export {
+  BULK_BATCH_SIZE,
+  type BulkCounts,
+  type BulkFilter,
+  type BulkOptions,
+  type BulkResult,
+} from './api/bulk.js';
+export type { JobFilterOptions } from './api/job-filter.js';
 export { FINISHED_STATES, type WaitForOptions } from './api/job-waiter.js';
 export type { RuntimeOptions } from './api/options.js';
 export {

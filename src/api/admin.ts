@@ -1,23 +1,17 @@
-import type { JobEventType, JobState } from '../../machines/job.js';
-import { STORED_STATES } from '../../machines/job.js';
+import type { JobEventType } from '../../machines/job.js';
 import type { Clock } from '../core/clock.js';
 import { InvalidTransitionError, JobNotFoundError, ValidationError } from '../core/errors.js';
-import { isStorableText, storableText } from '../core/json.js';
+import { storableText } from '../core/json.js';
 import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { validateTimestamp } from '../core/time-range.js';
 import { type PlannedTransition, planTransition } from '../core/transitions.js';
 import type { RuntimeEvents } from '../jobs/events.js';
-import { validateQueueName, validateTaskName } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
-import type { JobFilter, Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
+import { JOB_FILTER_NAMES, type JobFilterOptions, toJobFilter } from './job-filter.js';
 
-/** ListJobsOptions filter and page `runtime.listJobs`. */
-export interface ListJobsOptions {
-  /** state, or several, to list (default all). */
-  state?: JobState | readonly JobState[];
-  task?: string;
-  queue?: string;
-  key?: string;
+/** ListJobsOptions filter (see JobFilterOptions) and page `runtime.listJobs`. */
+export interface ListJobsOptions extends JobFilterOptions {
   /** limit is the page size, 1 to 1000 (default 100). */
   limit?: number;
   /** cursor is the `nextCursor` of the previous page. */
@@ -41,10 +35,7 @@ export interface AdminDeps {
 }
 
 const LIST_JOBS_OPTION_NAMES = optionNames<ListJobsOptions>({
-  state: true,
-  task: true,
-  queue: true,
-  key: true,
+  ...JOB_FILTER_NAMES,
   limit: true,
   cursor: true,
 });
@@ -80,23 +71,8 @@ export class JobAdmin {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new ValidationError('limit', 'an integer from 1 to 1000', options.limit);
     }
-    const filter: JobFilter = {};
-    if (options.state !== undefined) {
-      const states = typeof options.state === 'string' ? [options.state] : options.state;
-      if (!Array.isArray(states) || !states.every((state) => STORED_STATES.includes(state))) {
-        throw new ValidationError('state', `one or more of ${STORED_STATES.join(', ')}`, options.state);
-      }
-      filter.states = states;
-    }
-    if (options.task !== undefined) filter.task = validateTaskName(options.task);
-    if (options.queue !== undefined) filter.queue = validateQueueName(options.queue);
-    if (options.key !== undefined) {
-      // No stored key holds NUL or a lone surrogate, and PostgreSQL would refuse the NUL as a parameter.
-      if (typeof options.key !== 'string' || !isStorableText(options.key)) {
-        throw new ValidationError('key', 'a string without NUL (\\u0000) or lone surrogates', options.key);
-      }
-      filter.key = options.key;
-    }
+    const { limit: _limit, cursor: _cursor, ...criteria } = options;
+    const filter = toJobFilter(criteria);
     const cursor = options.cursor == null ? null : validateJobId(options.cursor, 'cursor');
     const jobs = await this.deps.storage.jobsList(filter, limit, cursor);
     const last = jobs[jobs.length - 1];

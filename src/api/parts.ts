@@ -17,7 +17,8 @@ import { Storage, type SweepResult } from '../storage/storage.js';
 import { readJobsNotification } from '../wake/jobs-notification.js';
 import { Listener } from '../wake/listener.js';
 import { Waker } from '../wake/waker.js';
-import { JobAdmin } from './admin.js';
+import { type AdminDeps, JobAdmin } from './admin.js';
+import { JobBulk } from './bulk.js';
 import { JobWaiter } from './job-waiter.js';
 import type { ResolvedOptions } from './options.js';
 import { Schedules } from './schedules.js';
@@ -55,6 +56,8 @@ export interface RuntimeParts {
   progress: ProgressWriter;
   dispatcher: Dispatcher;
   admin: JobAdmin;
+  /** bulk carries out the bulk actions (retryMany, cancelMany, removeMany, rescheduleMany). */
+  bulk: JobBulk;
   waker: Waker;
   listener: Listener | null;
   registry: ConsumerRegistry;
@@ -182,12 +185,14 @@ export function buildParts(
     liveStates: LIVE_STATES,
     onError: (error) => hooks.reportError(error, 'schedule'),
   });
-  const admin = new JobAdmin({
+  const adminDeps: AdminDeps = {
     storage,
     clock: o.clock,
     events,
     cancelHeld: (id, reason) => dispatcher.cancelRunning(id, reason),
-  });
+  };
+  const admin = new JobAdmin(adminDeps);
+  const bulk = new JobBulk(adminDeps);
   const waiter = new JobWaiter({
     connectionConfig: o.connectionConfig,
     channel: o.listen ? finishedChannel(o.schema) : null,
@@ -209,6 +214,7 @@ export function buildParts(
     progress,
     dispatcher,
     admin,
+    bulk,
     waker,
     listener,
     registry,

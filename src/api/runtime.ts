@@ -26,6 +26,7 @@ import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
 import type { Queryable, SweepResult } from '../storage/storage.js';
 import { type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
+import type { BulkFilter, BulkOptions, BulkResult } from './bulk.js';
 import { type WaitForOptions, waitTimeoutOf } from './job-waiter.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { buildParts, type RuntimeParts } from './parts.js';
@@ -277,6 +278,30 @@ export class Runtime<C extends TaskCatalog = any> {
   async remove(id: string | number): Promise<Job> {
     await this.ready('remove');
     return this.parts.admin.remove(validateJobId(id));
+  }
+
+  /** retryMany retries every failed, cancelled or expired job `filter` selects, in batches (see JobBulk). */
+  async retryMany(filter: BulkFilter, options?: BulkOptions): Promise<BulkResult> {
+    await this.ready('retryMany');
+    return this.parts.bulk.retryMany(filter, options);
+  }
+
+  /** cancelMany cancels every unfinished job `filter` selects; running ones are signalled (see JobBulk). */
+  async cancelMany(filter: BulkFilter, reason?: string, options?: BulkOptions): Promise<BulkResult> {
+    await this.ready('cancelMany');
+    return this.parts.bulk.cancelMany(filter, reason, options);
+  }
+
+  /** removeMany deletes every job `filter` selects that is not running (see JobBulk). */
+  async removeMany(filter: BulkFilter, options?: BulkOptions): Promise<BulkResult> {
+    await this.ready('removeMany');
+    return this.parts.bulk.removeMany(filter, options);
+  }
+
+  /** rescheduleMany moves every waiting job `filter` selects to `runAt`, null parking them (see JobBulk). */
+  async rescheduleMany(filter: BulkFilter, runAt: Date | null, options?: BulkOptions): Promise<BulkResult> {
+    await this.ready('rescheduleMany');
+    return this.parts.bulk.rescheduleMany(filter, runAt, options);
   }
 
   /**

@@ -3,12 +3,21 @@ import { type Job, type JobRow, toJob } from './job-row.js';
 import type { Tables } from './tables.js';
 import type { Queryable } from './types.js';
 
-/** JobFilter narrows listJobs; every given field must match. */
+/** JobFilter narrows listJobs and the bulk actions; every given field must match. */
 export interface JobFilter {
   states?: readonly JobState[];
   task?: string;
   queue?: string;
   key?: string;
+  /** keyPrefix matches keys starting with it, every character literal. */
+  keyPrefix?: string;
+  /** tags matches jobs carrying all of them. */
+  tags?: readonly string[];
+  /** createdAfter and finishedAfter include their instant; the Before bounds exclude theirs. */
+  createdAfter?: Date;
+  createdBefore?: Date;
+  finishedAfter?: Date;
+  finishedBefore?: Date;
 }
 
 /** jobGet reads one job by id, or null. */
@@ -16,6 +25,31 @@ export async function jobGet(db: Queryable, tables: Tables, id: string): Promise
   const result = await db.query<JobRow>(`SELECT * FROM ${tables.jobs} WHERE id = $1`, [id]);
   const row = result.rows[0];
   return row ? toJob(row) : null;
+}
+
+/**
+ * jobFilterWhere turns `filter` into SQL conditions (joined by AND; none for an empty filter),
+ * appending their parameters to `values`. `keyPrefix` uses `^@` (starts_with), which takes no
+ * wildcards and which PostgreSQL turns into a range scan of jobs_key_prefix_idx (migration 0013).
+ * `tags` repeats the predicate of the partial jobs_tags_idx, without which PostgreSQL would not use it.
+ */
+export function jobFilterWhere(filter: JobFilter, values: unknown[]): string[] {
+  const where: string[] = [];
+  const add = (sql: string, value: unknown) => {
+    values.push(value);
+    where.push(sql.replace('?', `$${values.length}`));
+  };
+  if (filter.states) add('state = ANY(?::text[])', filter.states);
+  if (filter.task !== undefined) add('task = ?', filter.task);
+  if (filter.queue !== undefined) add('queue = ?', filter.queue);
+  if (filter.key !== undefined) add('key = ?', filter.key);
+  if (filter.keyPrefix !== undefined) add('key ^@ ?::text', filter.keyPrefix);
+  if (filter.tags !== undefined) add("tags @> ?::text[] AND tags <> '{}'", filter.tags);
+  if (filter.createdAfter !== undefined) add('created_at >= ?', filter.createdAfter);
+  if (filter.createdBefore !== undefined) add('created_at < ?', filter.createdBefore);
+  if (filter.finishedAfter !== undefined) add('finished_at >= ?', filter.finishedAfter);
+  if (filter.finishedBefore !== undefined) add('finished_at < ?', filter.finishedBefore);
+  return where;
 }
 
 /** jobsList reads jobs matching `filter`, newest first, after `cursor` (an id) if given. */
@@ -26,17 +60,12 @@ export async function jobsList(
   limit: number,
   cursor: string | null,
 ): Promise<Job[]> {
-  const where: string[] = [];
   const values: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    values.push(value);
-    where.push(sql.replace('?', `$${values.length}`));
-  };
-  if (filter.states) add('state = ANY(?::text[])', filter.states);
-  if (filter.task !== undefined) add('task = ?', filter.task);
-  if (filter.queue !== undefined) add('queue = ?', filter.queue);
-  if (filter.key !== undefined) add('key = ?', filter.key);
-  if (cursor !== null) add('id < ?', cursor);
+  const where = jobFilterWhere(filter, values);
+  if (cursor !== null) {
+    values.push(cursor);
+    where.push(`id < $${values.length}`);
+  }
   values.push(limit);
   const result = await db.query<JobRow>(
     `SELECT * FROM ${tables.jobs} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}

@@ -30,3 +30,17 @@ export async function jobsNotifyFinished(
 export async function jobNotifyCancel(db: Queryable, tables: Tables, id: string): Promise<void> {
   await db.query('SELECT pg_notify($1, $2)', [tables.jobsChannel, `${CANCEL_PREFIX}${id}`]);
 }
+
+/**
+ * jobsNotifyCancel asks whichever runtimes run the jobs `ids` to cancel them: one statement, one
+ * `cancel:<id>` notification per job (the payload jobNotifyCancel sends), so runtimes of every
+ * version read them.
+ */
+export async function jobsNotifyCancel(db: Queryable, tables: Tables, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query('SELECT pg_notify($1, $2 || id) FROM unnest($3::text[]) AS id', [
+    tables.jobsChannel,
+    CANCEL_PREFIX,
+    ids,
+  ]);
+}

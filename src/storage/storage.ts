@@ -8,6 +8,14 @@ import {
   type OperatorChange,
 } from './admin-statements.js';
 import {
+  type BulkChange,
+  jobsDeleteMany,
+  jobsScan,
+  jobsWriteMany,
+  type PlannedRow,
+  type ScannedJob,
+} from './bulk-statements.js';
+import {
   type ClaimedJob,
   type ClaimRequest,
   type ClaimSql,
@@ -34,7 +42,12 @@ import {
   type ReplaceChange,
 } from './insert-statements.js';
 import type { Job } from './job-row.js';
-import { jobNotifyCancel, jobsNotifyChanged, jobsNotifyFinished } from './notification-statements.js';
+import {
+  jobNotifyCancel,
+  jobsNotifyCancel,
+  jobsNotifyChanged,
+  jobsNotifyFinished,
+} from './notification-statements.js';
 import { jobsApplyOutcomes, jobsWriteProgress, type Outcome } from './outcome-statements.js';
 import { type Tables, tablesOf } from './tables.js';
 import type { ClaimTransition, NewJob, Queryable } from './types.js';
@@ -42,6 +55,7 @@ import type { ClaimTransition, NewJob, Queryable } from './types.js';
 // The types of Storage's methods are exported here too, so that callers import the facade and its
 // vocabulary from one place; each is defined beside its statements (or in types.ts if shared).
 export type { JobFilter } from './admin-statements.js';
+export type { BulkChange, PlannedRow, ScannedJob } from './bulk-statements.js';
 export type { ClaimedJob, ClaimRequest } from './claim-statements.js';
 export type { ConsumerRecord, OrphanedJob, SweepResult, TakeBackWrite } from './consumer-statements.js';
 export { CANCEL_PREFIX } from './notification-statements.js';
@@ -155,6 +169,26 @@ export class Storage {
   /** jobsList reads jobs matching `filter`, newest first, after `cursor` (an id) if given. */
   jobsList(filter: JobFilter, limit: number, cursor: string | null): Promise<Job[]> {
     return jobsList(this.db, this.tables, filter, limit, cursor);
+  }
+
+  /** jobsScan reads a keyset page of the jobs matching `filter`, in id order (see bulk-statements). */
+  jobsScan(filter: JobFilter, afterId: string | null, limit: number): Promise<ScannedJob[]> {
+    return jobsScan(this.db, this.tables, filter, afterId, limit);
+  }
+
+  /** jobsWriteMany applies planned changes to jobs still in their planned-from state (see bulk-statements). */
+  jobsWriteMany(rows: readonly PlannedRow[], change: BulkChange, now: Date): Promise<Job[]> {
+    return jobsWriteMany(this.db, this.tables, rows, change, now);
+  }
+
+  /** jobsDeleteMany deletes jobs still in the state given beside each id; returns them as they were. */
+  jobsDeleteMany(rows: readonly { id: string; from: JobState }[]): Promise<Job[]> {
+    return jobsDeleteMany(this.db, this.tables, rows);
+  }
+
+  /** notifyCancelMany asks whichever runtimes run the jobs `ids` to cancel them, in one statement. */
+  notifyCancelMany(ids: readonly string[]): Promise<void> {
+    return jobsNotifyCancel(this.db, this.tables, ids);
   }
 
   /** consumerRegister records a runtime that is about to claim jobs. */
