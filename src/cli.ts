@@ -9,9 +9,20 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { type JobState, STORED_STATES } from '../machines/job.js';
 import { validateJobId } from './api/admin.js';
+import type { BulkResult } from './api/bulk.js';
 import { createRuntime, type Runtime } from './api/runtime.js';
+import {
+  BULK_FLAGS,
+  type BulkFlags,
+  bulkRequestOfFlags,
+  CliError,
+  FILTER_FLAGS,
+  type FilterFlags,
+  filterFlagsGiven,
+  filterOfFlags,
+  runAtOfFlags,
+} from './cli-filter.js';
 import { JobchartError, JobNotFoundError, SchemaNotMigratedError } from './core/errors.js';
 import type { Job } from './storage/job-row.js';
 
@@ -22,11 +33,21 @@ commands:
                         { name: handler | defineTask(...) | task(...) }, with \`handlers\`
                         for its task() declarations) until SIGINT/SIGTERM
   migrate               apply pending migrations to the schema
-  jobs                  list jobs, newest first (--state, --task, --queue, --key, --limit)
+  jobs [filter]         list jobs matching the filter, newest first (--limit)
   get <id> [--stack]    print one job as JSON (--stack: with each failed attempt's stack)
   retry <id>            run a failed, cancelled or expired job again
-  cancel <id>           cancel a job that has not finished
+  cancel <id>           cancel a job that has not finished (--reason <text>)
   remove <id>           delete a job that is not running
+  reschedule <id>       move a waiting job to --run-at <ISO time|now>, or --park it
+  retry|cancel|remove|reschedule <filter | --all> [--batch-size <n>]
+                        the same for every job the filter selects, in batches; prints
+                        the counts as JSON: changed, refused (the machine refuses the
+                        event in their state), signalled (running jobs asked to cancel)
+
+filter (all given must match):
+  --state <s> (repeatable), --task <name>, --queue <name>, --key <key>, --key-prefix <p>,
+  --tag <t> (repeatable: jobs with every tag), --created-before <ISO>, --created-after <ISO>,
+  --finished-before <ISO>, --finished-after <ISO> (…-after includes its instant, …-before not)
 
 options:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
@@ -38,16 +59,14 @@ Exit codes: 0 done, 1 refused or failed (a missing job, a refused change, an unm
 an unreachable database; one line on stderr says why), 2 a usage mistake.
 `;
 
-const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove'];
-
-/** CliError is a usage mistake: its message is printed with the usage and the exit code is 2. */
-class CliError extends Error {}
+const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove', 'reschedule'];
 
 /** CliFailure is a request that could not be done: its message alone is printed and the exit code is 1. */
 class CliFailure extends Error {}
 
-// JOB_COMMANDS take exactly one job id.
-const JOB_COMMANDS = ['get', 'retry', 'cancel', 'remove'];
+// JOB_COMMANDS take exactly one job id, except the BULK_COMMANDS, which take filter flags instead.
+const JOB_COMMANDS = ['get', 'retry', 'cancel', 'remove', 'reschedule'];
+const BULK_COMMANDS = ['retry', 'cancel', 'remove', 'reschedule'];
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -66,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
       queue: { type: 'string' },
       key: { type: 'string' },
       limit: { type: 'string' },
+      ...FILTER_FLAGS,
+      ...BULK_FLAGS,
       stack: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -76,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   checkUsage(command, argument, extra, values.stack === true);
+  checkFlags(command, argument, values);
   // The log goes to stderr, so that stdout carries only what a command prints.
   const logger = pino(
     { level: process.env.JOBCHART_LOG_LEVEL ?? (command === 'worker' ? 'info' : 'warn') },
@@ -144,15 +166,44 @@ function checkUsage(
   const takesArgument = command === 'worker' || JOB_COMMANDS.includes(command);
   const unexpected = takesArgument ? extra[0] : (argument ?? extra[0]);
   if (unexpected !== undefined) throw new CliError(`${command}: unexpected argument ${unexpected}`);
-  if (JOB_COMMANDS.includes(command)) {
+  // A bulk command without an id acts on a filter instead (see checkFlags).
+  const onFilter = argument === undefined && BULK_COMMANDS.includes(command);
+  if (JOB_COMMANDS.includes(command) && !onFilter) {
     if (argument === undefined) throw new CliError(`${command}: expected a job id`);
     if (!/^[1-9][0-9]{0,18}$/.test(argument)) {
       throw new CliError(`${command}: expected a job id (a positive integer), received ${argument}`);
     }
   }
-  if (stack && !JOB_COMMANDS.includes(command)) {
+  if (stack && (!JOB_COMMANDS.includes(command) || onFilter)) {
     throw new CliError(`${command}: --stack applies to the commands that print a job`);
   }
+}
+
+// checkFlags refuses the filter and bulk flags where they mean nothing: on a command that takes no
+// filter, or beside a job id (a bulk command acts on one job or on a filter, never both).
+function checkFlags(command: string, id: string | undefined, values: FilterFlags & BulkFlags): void {
+  const filters = filterFlagsGiven(values);
+  const bulk = BULK_COMMANDS.includes(command) && id === undefined;
+  if (filters.length > 0 && command !== 'jobs' && !bulk) {
+    throw new CliError(
+      BULK_COMMANDS.includes(command)
+        ? `${command}: ${filters[0]} filters jobs; give it without a job id to act on every job it selects`
+        : `${command}: ${filters[0]} applies to jobs, retry, cancel, remove and reschedule`,
+    );
+  }
+  if ((values.all || values['batch-size'] !== undefined) && !bulk) {
+    throw new CliError(
+      `${command}: --all and --batch-size apply to retry, cancel, remove and reschedule without a job id`,
+    );
+  }
+  if ((values['run-at'] !== undefined || values.park) && command !== 'reschedule') {
+    throw new CliError(`${command}: --run-at and --park apply to reschedule`);
+  }
+  if (values.reason !== undefined && command !== 'cancel')
+    throw new CliError(`${command}: --reason applies to cancel`);
+  if (command === 'reschedule') runAtOfFlags(values);
+  if (bulk) bulkRequestOfFlags(command, values);
+  if (command === 'jobs') filterOfFlags(command, values);
 }
 
 // explained turns an error with a known fix into a one-line CliFailure naming that fix, with the
@@ -215,26 +266,29 @@ async function administer(
   runtime: Runtime,
   command: string,
   id: string | undefined,
-  values: { state?: string[]; task?: string; queue?: string; key?: string; limit?: string; stack?: boolean },
+  values: FilterFlags & BulkFlags & { limit?: string; stack?: boolean },
 ): Promise<void> {
   const print = (job: Job) => {
     process.stdout.write(`${JSON.stringify(values.stack ? job : withoutStacks(job), null, 2)}\n`);
   };
+  const printCounts = (result: BulkResult) => {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  };
+  const reason = values.reason ?? 'cancelled from the command line';
+  if (id === undefined && BULK_COMMANDS.includes(command)) {
+    // The flags were checked before the runtime started; the runtime checks the filter once more.
+    const { filter, options } = bulkRequestOfFlags(command, values);
+    if (command === 'retry') return printCounts(await runtime.retryMany(filter, options));
+    if (command === 'cancel') return printCounts(await runtime.cancelMany(filter, reason, options));
+    if (command === 'remove') return printCounts(await runtime.removeMany(filter, options));
+    return printCounts(await runtime.rescheduleMany(filter, runAtOfFlags(values), options));
+  }
   // The id was checked before the runtime started, with the runtime's own rule to be sure.
   const needId = () => validateJobId(id);
   switch (command) {
     case 'jobs': {
-      const states = values.state?.map((state) => {
-        if (!STORED_STATES.includes(state as JobState)) {
-          throw new CliError(`jobs: unknown state ${state} (expected one of ${STORED_STATES.join(', ')})`);
-        }
-        return state as JobState;
-      });
       const page = await runtime.listJobs({
-        state: states,
-        task: values.task,
-        queue: values.queue,
-        key: values.key,
+        ...filterOfFlags(command, values),
         limit: values.limit === undefined ? undefined : Number(values.limit),
       });
       for (const job of page.jobs) {
@@ -253,9 +307,11 @@ async function administer(
     case 'retry':
       return print(await runtime.retry(needId()));
     case 'cancel':
-      return print(await runtime.cancel(needId(), 'cancelled from the command line'));
+      return print(await runtime.cancel(needId(), reason));
     case 'remove':
       return print(await runtime.remove(needId()));
+    case 'reschedule':
+      return print(await runtime.reschedule(needId(), runAtOfFlags(values)));
     default:
       throw new CliError(`unknown command ${command}`);
   }
