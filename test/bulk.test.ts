@@ -30,20 +30,29 @@ interface Statement {
 
 // loggedPool is a pool whose query() also records each statement, so a test can count the bulk
 // actions' statements and EXPLAIN the very text they ran.
-function loggedPool(): { pool: pg.Pool; statements: Statement[] } {
+// `before`, when set, runs before each statement is sent (and may run statements of its own).
+function loggedPool(): {
+  pool: pg.Pool;
+  statements: Statement[];
+  hooks: { before?: (statement: Statement) => Promise<void> };
+} {
   const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
   const statements: Statement[] = [];
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  const hooks: { before?: (statement: Statement) => Promise<void> } = {};
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
   (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    if (typeof args[0] === 'string') statements.push({ text: args[0], values: (args[1] as unknown[]) ?? [] });
-    return query(...args);
+    if (typeof args[0] !== 'string') return query(...args);
+    const statement = { text: args[0], values: (args[1] as unknown[]) ?? [] };
+    statements.push(statement);
+    const before = hooks.before;
+    return before ? before(statement).then(() => query(...args)) : query(...args);
   };
-  return { pool, statements };
+  return { pool, statements, hooks };
 }
 
 describe('bulk actions on tens of thousands of jobs', () => {
   const schema = freshSchema('bulk');
-  const { pool, statements } = loggedPool();
+  const { pool, statements, hooks } = loggedPool();
   let producer: Runtime;
 
   before(async () => {
@@ -169,6 +178,26 @@ describe('bulk actions on tens of thousands of jobs', () => {
       const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n');
       assert.match(text, index, `${statement?.text}\n${text}`);
     }
+  });
+
+  it('leaves a job that moved on between the read and the write alone, counted as refused', async () => {
+    const inserted = await pool.query<{ id: string }>(
+      `INSERT INTO "${schema}".jobs (task, state, attempts, run_at, created_at, updated_at, finished_at)
+       SELECT 'raced', 'failed', 1, now(), now(), now(), now() FROM generate_series(1, 20) RETURNING id`,
+    );
+    const moved = inserted.rows[7]?.id as string;
+    // Between the page read and its write, a worker-like writer finishes one of the planned jobs.
+    hooks.before = async (statement) => {
+      if (!/^\s*UPDATE/.test(statement.text)) return;
+      hooks.before = undefined;
+      await pool.query(`UPDATE "${schema}".jobs SET state = 'succeeded' WHERE id = $1`, [moved]);
+    };
+    const result = await producer.retryMany({ task: 'raced' });
+    hooks.before = undefined;
+    assert.deepEqual(result.byState, { failed: { changed: 19, refused: 1, signalled: 0 } });
+    const job = await producer.getJob(moved);
+    assert.deepEqual([job?.state, job?.attempts], ['succeeded', 1], 'the guarded write left it as it was');
+    assert.equal((await statesOf(schema))['raced/not_started'], 19);
   });
 
   it('refuses bad or empty filters with a ValidationError and changes nothing', async () => {
