@@ -12,6 +12,7 @@ export class PausedQueues {
   /** changes counts the changes a notification or a call made, to tell a read that raced one. */
   private changes = 0;
   private skip: string[] = [];
+  private reading: Promise<void> | null = null;
 
   /**
    * `read` reads the paused names from the database; `limitedQueues` are the queues claimed through
@@ -52,16 +53,24 @@ export class PausedQueues {
     return true;
   }
 
-  /** refresh reads the paused set from the database; it returns the names resumed since the last look. */
-  async refresh(): Promise<string[]> {
+  /**
+   * refresh reads the paused set from the database. Reads do not pile up: a refresh asked for while
+   * one is under way (a simulated clock advanced by many polls) shares it.
+   */
+  refresh(): Promise<void> {
+    this.reading ??= this.readOnce().finally(() => {
+      this.reading = null;
+    });
+    return this.reading;
+  }
+
+  private async readOnce(): Promise<void> {
     const changes = this.changes;
     const names = new Set(await this.read());
-    if (this.changes !== changes) return [];
-    const resumed = [...this.names].filter((name) => !names.has(name));
-    const same = resumed.length === 0 && names.size === this.names.size;
+    if (this.changes !== changes) return;
+    const same = names.size === this.names.size && [...names].every((name) => this.names.has(name));
     this.names = names;
     if (!same) this.rebuild();
-    return resumed;
   }
 
   private rebuild(): void {
