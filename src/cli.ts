@@ -13,6 +13,7 @@ import { type JobState, STORED_STATES } from '../machines/job.js';
 import { validateJobId } from './api/admin.js';
 import { createRuntime, type Runtime } from './api/runtime.js';
 import { JobchartError, JobNotFoundError, SchemaNotMigratedError } from './core/errors.js';
+import { QUEUE_NAME_PATTERN } from './jobs/tasks.js';
 import type { Job } from './storage/job-row.js';
 
 const USAGE = `usage: jobchart <command> [options]
@@ -27,6 +28,9 @@ commands:
   retry <id>            run a failed, cancelled or expired job again
   cancel <id>           cancel a job that has not finished
   remove <id>           delete a job that is not running
+  queues                list the queues: paused or not, and their jobs per state
+  pause <queue>         stop every worker claiming jobs of a queue (running jobs finish)
+  resume <queue>        let workers claim jobs of a paused queue again
 
 options:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
@@ -38,7 +42,7 @@ Exit codes: 0 done, 1 refused or failed (a missing job, a refused change, an unm
 an unreachable database; one line on stderr says why), 2 a usage mistake.
 `;
 
-const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove'];
+const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove', 'queues', 'pause', 'resume'];
 
 /** CliError is a usage mistake: its message is printed with the usage and the exit code is 2. */
 class CliError extends Error {}
@@ -48,6 +52,9 @@ class CliFailure extends Error {}
 
 // JOB_COMMANDS take exactly one job id.
 const JOB_COMMANDS = ['get', 'retry', 'cancel', 'remove'];
+
+// QUEUE_COMMANDS take exactly one queue name.
+const QUEUE_COMMANDS = ['pause', 'resume'];
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -141,7 +148,8 @@ function checkUsage(
   if (command !== 'worker' && !ADMIN_COMMANDS.includes(command)) {
     throw new CliError(`unknown command ${command}`);
   }
-  const takesArgument = command === 'worker' || JOB_COMMANDS.includes(command);
+  const takesArgument =
+    command === 'worker' || JOB_COMMANDS.includes(command) || QUEUE_COMMANDS.includes(command);
   const unexpected = takesArgument ? extra[0] : (argument ?? extra[0]);
   if (unexpected !== undefined) throw new CliError(`${command}: unexpected argument ${unexpected}`);
   if (JOB_COMMANDS.includes(command)) {
@@ -149,6 +157,11 @@ function checkUsage(
     if (!/^[1-9][0-9]{0,18}$/.test(argument)) {
       throw new CliError(`${command}: expected a job id (a positive integer), received ${argument}`);
     }
+  }
+  if (QUEUE_COMMANDS.includes(command) && (argument === undefined || !QUEUE_NAME_PATTERN.test(argument))) {
+    throw new CliError(
+      `${command}: expected a queue name matching ${QUEUE_NAME_PATTERN}, received ${argument ?? 'none'}`,
+    );
   }
   if (stack && !JOB_COMMANDS.includes(command)) {
     throw new CliError(`${command}: --stack applies to the commands that print a job`);
@@ -256,8 +269,31 @@ async function administer(
       return print(await runtime.cancel(needId(), 'cancelled from the command line'));
     case 'remove':
       return print(await runtime.remove(needId()));
+    case 'queues':
+      return printQueues(runtime);
+    case 'pause': {
+      const queue = await runtime.queues.pause(id as string);
+      process.stdout.write(`queue ${queue.name} paused since ${queue.pausedAt?.toISOString()}\n`);
+      return;
+    }
+    case 'resume':
+      await runtime.queues.resume(id as string);
+      process.stdout.write(`queue ${id} resumed\n`);
+      return;
     default:
       throw new CliError(`unknown command ${command}`);
+  }
+}
+
+// printQueues prints one line per known queue, tab-separated under a header: its name, whether it
+// is paused (and since when), and its jobs per stored state (counted at most a few seconds ago).
+async function printQueues(runtime: Runtime): Promise<void> {
+  const queues = await runtime.queues.list();
+  process.stdout.write(`queue\tpaused\t${STORED_STATES.join('\t')}\n`);
+  for (const queue of queues) {
+    const paused = queue.pausedAt ? `since ${queue.pausedAt.toISOString()}` : 'no';
+    const counts = STORED_STATES.map((state) => queue.counts[state as keyof typeof queue.counts]);
+    process.stdout.write(`${queue.name}\t${paused}\t${counts.join('\t')}\n`);
   }
 }
 
