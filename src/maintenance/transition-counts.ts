@@ -28,6 +28,9 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
   /** name says which service this is, in errors and logs. */
   readonly name = 'transition counts';
   private counts = new Map<string, TransitionCount>();
+  // last is the count the last transition went to, in the minute starting at lastMinuteMs.
+  private last: TransitionCount | null = null;
+  private lastMinuteMs = 0;
 
   constructor(
     private readonly storage: Storage,
@@ -46,6 +49,7 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
     if (this.counts.size === 0) return { rows: 0 };
     const taken = this.counts;
     this.counts = new Map();
+    this.last = null;
     const deleteBefore = new Date(now.getTime() - TRANSITION_COUNTS_KEPT_MS);
     // A minute the same statement deletes cannot be written by it too; such counts are too old to show.
     const rows = [...taken.values()].filter((c) => c.minute >= deleteBefore);
@@ -58,15 +62,36 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
     return { rows: rows.length };
   }
 
-  // count adds one transition to its minute's count.
+  // count adds one transition to its minute's count. Transitions come in runs of the same kind (a
+  // claim's jobs, a batch of outcomes), so the count last added to is tried first: building the
+  // map key costs about 1 µs, a run's next transition about 20 ns.
   private readonly count = (job: Job, fromState: JobState | null, at: Date): void => {
-    const minuteMs = Math.floor(at.getTime() / MINUTE_MS) * MINUTE_MS;
+    const ms = at.getTime();
     const from = fromState ?? '';
     const { queue, task, state: to } = job;
+    const last = this.last;
+    if (
+      last !== null &&
+      ms >= this.lastMinuteMs &&
+      ms < this.lastMinuteMs + MINUTE_MS &&
+      last.to === to &&
+      last.from === from &&
+      last.queue === queue &&
+      last.task === task
+    ) {
+      last.n++;
+      return;
+    }
+    const minuteMs = Math.floor(ms / MINUTE_MS) * MINUTE_MS;
     const key = `${minuteMs}\u0000${from}\u0000${to}\u0000${queue}\u0000${task}`;
-    const known = this.counts.get(key);
+    let known = this.counts.get(key);
     if (known) known.n++;
-    else this.counts.set(key, { minute: new Date(minuteMs), from, to, queue, task, n: 1 });
+    else {
+      known = { minute: new Date(minuteMs), from, to, queue, task, n: 1 };
+      this.counts.set(key, known);
+    }
+    this.last = known;
+    this.lastMinuteMs = minuteMs;
   };
 
   private add(key: string, minute: Date, from: string, to: string, queue: string, task: string, n: number) {
