@@ -4,10 +4,11 @@
  *   1. stats() latency: a read that recounts the snapshot (statsMaxAgeMs 0) and a read of the
  *      snapshot within its max age;
  *   2. the drain of `--drain` no-op jobs over that table by a default worker, without and with a
- *      producer in the same process calling stats() every second (default statsMaxAgeMs), in
+ *      producer in the same process calling stats() every second (statsMaxAgeMs `--max-age`, by
+ *      default the default), in
  *      alternating order over `--rounds` rounds; the ratio is taken within each round.
  *
- * Usage: DATABASE_URL=... node dist/bench/stats-cost.js [--rows=1000000] [--drain=100000] [--rounds=3]
+ * Usage: DATABASE_URL=... node dist/bench/stats-cost.js [--rows=1000000] [--drain=100000] [--rounds=3] [--max-age=5000]
  */
 import { createRuntime } from '../src/index.js';
 import { execute, withFreshDatabase } from './database.js';
@@ -64,7 +65,10 @@ async function drainOnce(
 ): Promise<{ rate: number; calls: number }> {
   await enqueueNoops(url, jobs);
   await execute(url, ['VACUUM ANALYZE jobchart.jobs']);
-  const poller = polled ? createRuntime({ connectionString: url, logger: quietLogger() }) : null;
+  const statsMaxAgeMs = flag('max-age', 5_000);
+  const poller = polled
+    ? createRuntime({ connectionString: url, logger: quietLogger(), statsMaxAgeMs })
+    : null;
   await poller?.start();
   let calls = 0;
   let timer: NodeJS.Timeout | null = null;

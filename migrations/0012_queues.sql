@@ -48,10 +48,16 @@ CREATE TABLE transition_counts (
 -- time: the others, failing to take the schema's advisory lock, return the snapshot there is (the
 -- recount is invisible to them until it commits). The time taken is re-read under the lock, since
 -- another process may have recounted just before.
+--
+-- The recount runs without parallel workers: with them it takes every core of a small server for
+-- its duration (three processes on two cores here) and stalls the claims and writes of the workers;
+-- alone it takes one backend a little longer.
 CREATE FUNCTION job_counts_json(p_now timestamptz, p_stale_before timestamptz)
   RETURNS json
   LANGUAGE plpgsql
   SET search_path FROM CURRENT
+  SET max_parallel_workers_per_gather = 0
+  SET jit = off
 AS $$
 DECLARE
   v_at timestamptz;
