@@ -239,11 +239,15 @@ export function buildParts(
       if (isWorker) dispatcher.wake();
     },
   });
-  const transitionCounts = new TransitionCounter(storage, events);
-  const statsFlusher = new Periodic(
+  // The flush is armed by the first transition counted after the last one: an idle runtime keeps
+  // no timer for it (a simulated clock's timers are then only those of the work under way).
+  const transitionCounts: TransitionCounter = new TransitionCounter(storage, events, () =>
+    statsFlusher.due(),
+  );
+  const statsFlusher: Periodic<TransitionFlushCounts> = new Periodic(
     transitionCounts,
     o.clock,
-    { intervalMs: o.statsFlushIntervalMs, runAtStart: false, whenBusy: 'once-more' },
+    { intervalMs: o.statsFlushIntervalMs, runAtStart: false, whenBusy: 'once-more', onDemand: true },
     {
       onRun: ({ rows }, at) => {
         if (rows > 0) events.emit('stats:flushed', { at, rows });

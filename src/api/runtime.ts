@@ -180,6 +180,7 @@ export class Runtime<C extends TaskCatalog = any> {
         dispatcher.wake();
       }
       statsFlusher.start();
+      if (this.parts.transitionCounts.pending > 0) statsFlusher.due();
       this.move({ type: 'STARTED' });
       this.logger.info(
         {

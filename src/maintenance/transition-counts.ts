@@ -22,6 +22,7 @@ export interface TransitionFlushCounts {
  * minute of its clock, from and to which state, queue and task; each flush (`runOnce`, run by
  * Periodic and once more at stop) adds the counts to the database in one statement, which also
  * deletes the minutes older than two hours. A flush that fails puts its counts back for the next.
+ * `onCounted` arms the next flush, so that an idle runtime keeps no flush timer.
  * Each runtime emits each of its transitions exactly once, so the table adds up every process.
  */
 export class TransitionCounter implements MaintenanceService<TransitionFlushCounts> {
@@ -32,9 +33,14 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
   private last: TransitionCount | null = null;
   private lastMinuteMs = 0;
 
+  /**
+   * `onCounted` is told when a transition is counted while nothing waited for a flush (the first
+   * since the last flush), so that a flush can be armed only when there is something to add.
+   */
   constructor(
     private readonly storage: Storage,
     events: RuntimeEvents,
+    private readonly onCounted: () => void = () => undefined,
   ) {
     events.tapTransitions(this.count);
   }
@@ -57,6 +63,7 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
       await this.storage.transitionCountsAdd(rows, deleteBefore);
     } catch (error) {
       for (const [key, c] of taken) this.add(key, c.minute, c.from, c.to, c.queue, c.task, c.n);
+      this.onCounted();
       throw error;
     }
     return { rows: rows.length };
@@ -87,6 +94,7 @@ export class TransitionCounter implements MaintenanceService<TransitionFlushCoun
     let known = this.counts.get(key);
     if (known) known.n++;
     else {
+      if (this.counts.size === 0) this.onCounted();
       known = { minute: new Date(minuteMs), from, to, queue, task, n: 1 };
       this.counts.set(key, known);
     }
