@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { STORED_STATES } from '../machines/job.js';
 import { validateJobId } from './api/admin.js';
 import type { BulkResult } from './api/bulk.js';
 import { createRuntime, type Runtime } from './api/runtime.js';
@@ -24,6 +25,7 @@ import {
   runAtOfFlags,
 } from './cli-filter.js';
 import { JobchartError, JobNotFoundError, SchemaNotMigratedError } from './core/errors.js';
+import { QUEUE_NAME_PATTERN } from './jobs/tasks.js';
 import type { Job } from './storage/job-row.js';
 
 const USAGE = `usage: jobchart <command> [options]
@@ -48,6 +50,9 @@ filter (all given must match):
   --state <s> (repeatable), --task <name>, --queue <name>, --key <key>, --key-prefix <p>,
   --tag <t> (repeatable: jobs with every tag), --created-before <ISO>, --created-after <ISO>,
   --finished-before <ISO>, --finished-after <ISO> (…-after includes its instant, …-before not)
+  queues                list the queues: paused or not, and their jobs per state
+  pause <queue>         stop every worker claiming jobs of a queue (running jobs finish)
+  resume <queue>        let workers claim jobs of a paused queue again
 
 options:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
@@ -59,7 +64,18 @@ Exit codes: 0 done, 1 refused or failed (a missing job, a refused change, an unm
 an unreachable database; one line on stderr says why), 2 a usage mistake.
 `;
 
-const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove', 'reschedule'];
+const ADMIN_COMMANDS = [
+  'migrate',
+  'jobs',
+  'get',
+  'retry',
+  'cancel',
+  'remove',
+  'reschedule',
+  'queues',
+  'pause',
+  'resume',
+];
 
 /** CliFailure is a request that could not be done: its message alone is printed and the exit code is 1. */
 class CliFailure extends Error {}
@@ -67,6 +83,9 @@ class CliFailure extends Error {}
 // JOB_COMMANDS take exactly one job id, except the BULK_COMMANDS, which take filter flags instead.
 const JOB_COMMANDS = ['get', 'retry', 'cancel', 'remove', 'reschedule'];
 const BULK_COMMANDS = ['retry', 'cancel', 'remove', 'reschedule'];
+
+// QUEUE_COMMANDS take exactly one queue name.
+const QUEUE_COMMANDS = ['pause', 'resume'];
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -163,7 +182,8 @@ function checkUsage(
   if (command !== 'worker' && !ADMIN_COMMANDS.includes(command)) {
     throw new CliError(`unknown command ${command}`);
   }
-  const takesArgument = command === 'worker' || JOB_COMMANDS.includes(command);
+  const takesArgument =
+    command === 'worker' || JOB_COMMANDS.includes(command) || QUEUE_COMMANDS.includes(command);
   const unexpected = takesArgument ? extra[0] : (argument ?? extra[0]);
   if (unexpected !== undefined) throw new CliError(`${command}: unexpected argument ${unexpected}`);
   // A bulk command without an id acts on a filter instead (see checkFlags).
@@ -173,6 +193,11 @@ function checkUsage(
     if (!/^[1-9][0-9]{0,18}$/.test(argument)) {
       throw new CliError(`${command}: expected a job id (a positive integer), received ${argument}`);
     }
+  }
+  if (QUEUE_COMMANDS.includes(command) && (argument === undefined || !QUEUE_NAME_PATTERN.test(argument))) {
+    throw new CliError(
+      `${command}: expected a queue name matching ${QUEUE_NAME_PATTERN}, received ${argument ?? 'none'}`,
+    );
   }
   if (stack && (!JOB_COMMANDS.includes(command) || onFilter)) {
     throw new CliError(`${command}: --stack applies to the commands that print a job`);
@@ -312,8 +337,31 @@ async function administer(
       return print(await runtime.remove(needId()));
     case 'reschedule':
       return print(await runtime.reschedule(needId(), runAtOfFlags(values)));
+    case 'queues':
+      return printQueues(runtime);
+    case 'pause': {
+      const queue = await runtime.queues.pause(id as string);
+      process.stdout.write(`queue ${queue.name} paused since ${queue.pausedAt?.toISOString()}\n`);
+      return;
+    }
+    case 'resume':
+      await runtime.queues.resume(id as string);
+      process.stdout.write(`queue ${id} resumed\n`);
+      return;
     default:
       throw new CliError(`unknown command ${command}`);
+  }
+}
+
+// printQueues prints one line per known queue, tab-separated under a header: its name, whether it
+// is paused (and since when), and its jobs per stored state (counted at most a few seconds ago).
+async function printQueues(runtime: Runtime): Promise<void> {
+  const queues = await runtime.queues.list();
+  process.stdout.write(`queue\tpaused\t${STORED_STATES.join('\t')}\n`);
+  for (const queue of queues) {
+    const paused = queue.pausedAt ? `since ${queue.pausedAt.toISOString()}` : 'no';
+    const counts = STORED_STATES.map((state) => queue.counts[state as keyof typeof queue.counts]);
+    process.stdout.write(`${queue.name}\t${paused}\t${counts.join('\t')}\n`);
   }
 }
 

@@ -38,6 +38,7 @@ export {
 export type { JobFilterOptions } from './api/job-filter.js';
 export { FINISHED_STATES, type WaitForOptions } from './api/job-waiter.js';
 export type { RuntimeOptions } from './api/options.js';
+export type { QueueInfo, QueueState, Queues } from './api/queues.js';
 export {
   createRuntime,
   Runtime,
@@ -46,6 +47,13 @@ export {
   type StartOptions,
 } from './api/runtime.js';
 export type { LastRun, Schedule, Schedules, TypedScheduleOptions } from './api/schedules.js';
+export type {
+  JobCounts,
+  RuntimeStats,
+  StatsOptions,
+  StoredJobState,
+  TransitionMinute,
+} from './api/stats.js';
 export type { SubscribeOptions, TransitionSubscription } from './api/subscription.js';
 export { type Clock, SimulatedClock, SystemClock, type TimerHandle } from './core/clock.js';
 export type { DatabaseHealth } from './core/database-status.js';

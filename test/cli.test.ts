@@ -143,6 +143,50 @@ describe('the jobchart command line', () => {
     assert.equal((await cli(['--help'])).code, 0);
   });
 
+  it('pauses and resumes a queue and lists the queues with their jobs per state', async () => {
+    const schema = freshSchema('cliqueues');
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
+    const producer = testRuntime({ schema });
+    await producer.start();
+    try {
+      await producer.enqueueMany([{ task: 'a', queue: 'mail' }, { task: 'a', queue: 'mail' }, { task: 'b' }]);
+    } finally {
+      await producer.stop();
+    }
+    const paused = await cli(['pause', 'mail', '--schema', schema]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /^queue mail paused since \d{4}-\d\d-\d\dT[0-9:.]+Z\n$/);
+    const listed = await cli(['queues', '--schema', schema]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const lines = listed.stdout.trimEnd().split('\n');
+    assert.deepEqual(lines[0]?.split('\t'), [
+      'queue',
+      'paused',
+      'not_started',
+      'running',
+      'retry',
+      'interrupted',
+      'succeeded',
+      'failed',
+      'cancelled',
+      'expired',
+    ]);
+    assert.deepEqual(lines[1]?.split('\t'), ['default', 'no', '1', '0', '0', '0', '0', '0', '0', '0']);
+    assert.deepEqual(
+      lines[2]?.split('\t').filter((_, i) => i !== 1),
+      ['mail', '2', '0', '0', '0', '0', '0', '0', '0'],
+    );
+    assert.match(lines[2]?.split('\t')[1] ?? '', /^since /);
+    const resumed = await cli(['resume', 'mail', '--schema', schema]);
+    assert.deepEqual([resumed.code, resumed.stdout], [0, 'queue mail resumed\n']);
+    assert.match((await cli(['queues', '--schema', schema])).stdout, /\nmail\tno\t2\t/);
+    const bad = await cli(['pause', 'no good', '--schema', schema]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^pause: expected a queue name matching/);
+    assert.equal((await cli(['resume', '--schema', schema])).code, 2, 'no queue name');
+    assert.equal((await cli(['queues', 'x', '--schema', schema])).code, 2, 'queues takes no argument');
+  });
+
   it('says in one line on stderr, exiting 1, that a job does not exist, and how to list those that do', async () => {
     const schema = freshSchema('climissing');
     assert.equal((await cli(['migrate', '--schema', schema])).code, 0);

@@ -98,6 +98,13 @@ export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = 
   inspect?: Inspector;
   /** name identifies this runtime in `created_by` and `locked_by` (default host:pid:random). */
   name?: string;
+  /**
+   * statsMaxAgeMs is how old the job counts behind `runtime.stats()` and `runtime.queues.list()` may
+   * be before a call counts them again (default 5 s; 0 counts on every call). See the Stats section.
+   */
+  statsMaxAgeMs?: number;
+  /** statsFlushIntervalMs is how often this runtime adds its transition counts to the database (default 5 s). */
+  statsFlushIntervalMs?: number;
 }
 
 /** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
@@ -126,6 +133,8 @@ export interface ResolvedOptions {
   listen: boolean;
   inspect: Inspector | undefined;
   name: string | undefined;
+  statsMaxAgeMs: number;
+  statsFlushIntervalMs: number;
 }
 
 /** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
@@ -174,6 +183,13 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     listen: options.listen ?? true,
     inspect: checkInspector(options.inspect),
     name: options.name,
+    statsMaxAgeMs: validateInteger(options.statsMaxAgeMs ?? 5_000, 'statsMaxAgeMs', 0, 86_400_000),
+    statsFlushIntervalMs: validateInteger(
+      options.statsFlushIntervalMs ?? 5_000,
+      'statsFlushIntervalMs',
+      10,
+      3_600_000,
+    ),
   };
 }
 
@@ -337,4 +353,6 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   listen: true,
   inspect: true,
   name: true,
+  statsMaxAgeMs: true,
+  statsFlushIntervalMs: true,
 });

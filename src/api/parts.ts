@@ -6,12 +6,15 @@ import { LIVE_STATES, sourcesOf, targetOf } from '../core/transitions.js';
 import { CompletionWriter } from '../dispatch/completions.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { toPolicyLogic } from '../dispatch/exceptions.js';
+import { PausedQueues } from '../dispatch/paused-queues.js';
 import { ProgressWriter } from '../dispatch/progress.js';
 import { RateLimiter } from '../dispatch/rate-limit.js';
 import { TokenBuckets } from '../dispatch/token-buckets.js';
 import type { RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
 import type { TaskSettings } from '../jobs/tasks.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
+import { Periodic } from '../maintenance/periodic.js';
+import { TransitionCounter, type TransitionFlushCounts } from '../maintenance/transition-counts.js';
 import type { Job } from '../storage/job-row.js';
 import { Storage, type SweepResult } from '../storage/storage.js';
 import { readJobsNotification } from '../wake/jobs-notification.js';
@@ -21,7 +24,9 @@ import { type AdminDeps, JobAdmin } from './admin.js';
 import { JobBulk } from './bulk.js';
 import { JobWaiter } from './job-waiter.js';
 import type { ResolvedOptions } from './options.js';
+import { Queues } from './queues.js';
 import { Schedules } from './schedules.js';
+import { Stats } from './stats.js';
 
 /** RuntimeHooks are the runtime's own reactions that its parts call. */
 export interface RuntimeHooks {
@@ -63,6 +68,13 @@ export interface RuntimeParts {
   registry: ConsumerRegistry;
   schedules: Schedules;
   waiter: JobWaiter;
+  /** paused is this runtime's view of the paused queues, which its claims leave out. */
+  paused: PausedQueues;
+  stats: Stats;
+  queues: Queues;
+  /** transitionCounts counts this runtime's transitions; statsFlusher adds them to the database. */
+  transitionCounts: TransitionCounter;
+  statsFlusher: Periodic<TransitionFlushCounts>;
 }
 
 /**
@@ -92,7 +104,9 @@ export function buildParts(
     hooks.reportError(error, 'progress'),
   );
   let waker: Waker | null = null;
+  const paused = new PausedQueues(() => storage.queuesPausedNames(), [...o.queueLimits.keys()]);
   const dispatcher: Dispatcher = new Dispatcher({
+    paused,
     storage,
     progress,
     completions,
@@ -127,7 +141,17 @@ export function buildParts(
     onReleased: () => void storage.notifyJobsChanged().catch(notifyFailed),
     maxInterruptions: o.maxInterruptions,
   });
-  waker = new Waker(o.clock, o.pollIntervalMs, () => dispatcher.wake());
+  // readPausedThenWake re-reads the paused queues before a claim: on every poll and after a
+  // (re)connect, so that a lost pause or resume notification costs at most one poll interval.
+  const readPausedThenWake = () =>
+    void paused.refresh().then(
+      () => dispatcher.wake(),
+      (error) => {
+        hooks.reportError(error, 'queues');
+        dispatcher.wake();
+      },
+    );
+  waker = new Waker(o.clock, o.pollIntervalMs, () => dispatcher.wake(), readPausedThenWake);
   const isWorker = o.tasks.size > 0;
   const listener =
     isWorker && o.listen
@@ -139,12 +163,15 @@ export function buildParts(
               const notification = readJobsNotification(payload);
               if (notification.kind === 'cancel')
                 dispatcher.cancelRunning(notification.jobId, 'cancelled by an operator');
-              else dispatcher.wake();
+              else if (notification.kind === 'queue') {
+                if (paused.apply(notification.queue, notification.paused) && !notification.paused)
+                  dispatcher.wake();
+              } else dispatcher.wake();
             },
             onConnected: () => {
               database.reached();
               events.emit('runtime:connected', { at: o.clock.now() });
-              dispatcher.wake();
+              readPausedThenWake();
             },
             onDisconnected: (error) => {
               events.emit('runtime:disconnected', { at: o.clock.now(), error });
@@ -205,7 +232,40 @@ export function buildParts(
     logger,
     onError: (error, during) => hooks.reportError(error, during),
   });
+  const stats = new Stats({ storage, clock: o.clock, maxAgeMs: o.statsMaxAgeMs });
+  const queues = new Queues({
+    storage,
+    clock: o.clock,
+    stats,
+    paused,
+    queueLimits: o.queueLimits,
+    ready: (call) => hooks.ready(call),
+    wake: () => {
+      if (isWorker) dispatcher.wake();
+    },
+  });
+  // The flush is armed by the first transition counted after the last one: an idle runtime keeps
+  // no timer for it (a simulated clock's timers are then only those of the work under way).
+  const transitionCounts: TransitionCounter = new TransitionCounter(storage, events, () =>
+    statsFlusher.due(),
+  );
+  const statsFlusher: Periodic<TransitionFlushCounts> = new Periodic(
+    transitionCounts,
+    o.clock,
+    { intervalMs: o.statsFlushIntervalMs, runAtStart: false, whenBusy: 'once-more', onDemand: true },
+    {
+      onRun: ({ rows }, at) => {
+        if (rows > 0) events.emit('stats:flushed', { at, rows });
+      },
+      onError: (error) => hooks.reportError(error, 'stats'),
+    },
+  );
   return {
+    paused,
+    stats,
+    queues,
+    transitionCounts,
+    statsFlusher,
     pool,
     ownsPool,
     storage,

@@ -30,8 +30,10 @@ import type { BulkFilter, BulkOptions, BulkResult } from './bulk.js';
 import { type WaitForOptions, waitTimeoutOf } from './job-waiter.js';
 import { type ResolvedOptions, type RuntimeOptions, resolveOptions } from './options.js';
 import { buildParts, type RuntimeParts } from './parts.js';
+import type { Queues } from './queues.js';
 import type { Schedules } from './schedules.js';
 import { Shutdown } from './shutdown.js';
+import { type RuntimeStats, type StatsOptions, validateStatsOptions } from './stats.js';
 import { type SubscribeOptions, TransitionSubscription } from './subscription.js';
 
 /** StartOptions tune `runtime.start()`. */
@@ -77,6 +79,8 @@ export class Runtime<C extends TaskCatalog = any> {
   readonly consumerId: string;
   /** schedules keeps named recurring jobs; worker runtimes enqueue their ticks. */
   readonly schedules: Schedules<C>;
+  /** queues pauses and resumes queues for every runtime of the schema, and lists them (see Queues). */
+  readonly queues: Queues;
 
   private readonly options: ResolvedOptions;
   private readonly logger: Logger;
@@ -124,6 +128,7 @@ export class Runtime<C extends TaskCatalog = any> {
       },
     );
     this.schedules = this.parts.schedules as unknown as Schedules<C>;
+    this.queues = this.parts.queues;
     this.shutdown = new Shutdown(this.parts, {
       clock: o.clock,
       shutdownTimeoutMs: o.shutdownTimeoutMs,
@@ -154,7 +159,7 @@ export class Runtime<C extends TaskCatalog = any> {
     assertKnownKeys(options, START_OPTION_NAMES, 'start');
     if (!this.move({ type: 'START' }))
       throw new RuntimeStateError(`start: expected a new runtime, it is ${this.phase}`);
-    const { pool, registry, schedules, waker, listener, dispatcher } = this.parts;
+    const { pool, registry, schedules, waker, listener, dispatcher, paused, statsFlusher } = this.parts;
     try {
       const migrations = await loadMigrations();
       if (options.migrate ?? true) {
@@ -168,11 +173,15 @@ export class Runtime<C extends TaskCatalog = any> {
         this.keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
         // Registered before the first claim: a job is never held by a consumer without a row.
         await registry.register();
+        // A queue paused before this runtime started is left out from its first claim on.
+        await paused.refresh();
         schedules.start(this.options.pollIntervalMs);
         waker.start();
         await listener?.start();
         dispatcher.wake();
       }
+      statsFlusher.start();
+      if (this.parts.transitionCounts.pending > 0) statsFlusher.due();
       this.move({ type: 'STARTED' });
       this.logger.info(
         {
@@ -188,6 +197,7 @@ export class Runtime<C extends TaskCatalog = any> {
       this.releaseProcess();
       waker.stop();
       await schedules.stop();
+      await statsFlusher.stop();
       await dispatcher.stopClaiming();
       await this.closeConnections();
       throw error;
@@ -341,6 +351,16 @@ export class Runtime<C extends TaskCatalog = any> {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * stats counts the jobs per state (of one queue and/or task when given) from a snapshot at most
+   * `statsMaxAgeMs` old, and the transitions of the last 60 minutes per minute. See RuntimeStats.
+   */
+  async stats(options: StatsOptions = {}): Promise<RuntimeStats> {
+    const { queue, task } = validateStatsOptions(options);
+    await this.ready('stats');
+    return this.parts.stats.read(queue, task);
   }
 
   /** health reports the runtime's phase, whether its database is reachable, its connection and load. */

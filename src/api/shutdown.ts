@@ -41,6 +41,7 @@ export class Shutdown {
     waker.stop();
     registry.stopBeating();
     const schedulesStopped = schedules.stop();
+    const flusherStopped = this.parts.statsFlusher.stop();
     // The grace period is armed before the first await, so it is measured from the call.
     const ended = await this.runningJobsEnd(async () => {
       await dispatcher.stopClaiming();
@@ -59,13 +60,17 @@ export class Shutdown {
       // before what is held is given back, or what it took stays held by a deregistered consumer.
       await dispatcher.stopClaiming();
       await schedulesStopped;
+      await flusherStopped;
       await progress.stop();
       await completions.drained();
       // Once stop() has returned nothing more is written: what is held stays held, for the sweep.
-      if (!this.context.isWorker || givenUp()) return;
-      // Everything still held is given back, known or not (a claim whose reply was lost).
-      await releaseHeld(this.context.heldBy, this.context.clock.now());
-      if (!crashed) await registry.deregister();
+      if (givenUp()) return;
+      if (this.context.isWorker) {
+        // Everything still held is given back, known or not (a claim whose reply was lost).
+        await releaseHeld(this.context.heldBy, this.context.clock.now());
+        if (!crashed) await registry.deregister();
+      }
+      await this.flushTransitionCounts(givenUp);
     });
     if (!settled) {
       logger.error(
@@ -74,6 +79,14 @@ export class Shutdown {
       );
       completions.abandon();
     }
+  }
+
+  // flushTransitionCounts adds the transitions counted since the last flush (the give-backs of stop
+  // included) to the database, unless stop() gave up on it meanwhile.
+  private async flushTransitionCounts(givenUp: () => boolean): Promise<void> {
+    const { transitionCounts } = this.parts;
+    if (givenUp() || transitionCounts.pending === 0) return;
+    await transitionCounts.runOnce(this.context.clock.now());
   }
 
   /**

@@ -13,6 +13,7 @@ import { Conclusions } from './attempt-outcomes.js';
 import type { CompletionWriter } from './completions.js';
 import { Executor } from './executor.js';
 import { type Inspector, JobActors } from './job-actors.js';
+import type { PausedQueues } from './paused-queues.js';
 import { PrefetchSizer } from './prefetch.js';
 import type { ProgressWriter } from './progress.js';
 import { abortJob, type RunningJob } from './running-job.js';
@@ -60,6 +61,8 @@ export interface DispatcherDeps {
   onReleased(jobs: readonly Job[]): void;
   /** maxInterruptions is shown in the job actors' context (see the machine's INTERRUPT). */
   maxInterruptions: number;
+  /** paused are the queues no claim takes from (see PausedQueues); without it none is paused. */
+  paused?: PausedQueues;
 }
 
 /**
@@ -247,7 +250,9 @@ export class Dispatcher {
     let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
     let asked = 0;
     let taken = 0;
+    const paused = this.deps.paused;
     for (const [queue, limit] of this.deps.queueLimits) {
+      if (paused?.has(queue)) continue;
       const queueRoom = Math.min(room, limit - (this.queueHeld.get(queue) ?? 0));
       if (queueRoom <= 0) continue;
       const got = await this.claim(now, queueRoom, { queue, serial: this.deps.serialQueues.has(queue) });
@@ -258,7 +263,7 @@ export class Dispatcher {
     const limit = room + this.prefetch.size;
     if (limit > 0) {
       asked += limit;
-      taken += await this.claim(now, limit, { skipQueues: this.limitedQueues });
+      taken += await this.claim(now, limit, { skipQueues: paused?.skipQueues ?? this.limitedQueues });
     }
     if (asked === 0) return;
     this.deps.onClaimed(taken, now);

@@ -30,7 +30,8 @@ export interface RuntimeErrorEvent {
    * during says what failed: `claim` a claim round, `complete` writing outcomes, `progress` writing
    * progress, `notify` telling other runtimes that jobs changed or finished, `listen` the LISTEN
    * connection, `wait` a waitFor's re-read of its job, `heartbeat` and `sweep` the
-   * consumer upkeep, `schedule` a schedule pass, `stop` the last writes of stop().
+   * consumer upkeep, `schedule` a schedule pass, `stop` the last writes of stop(), `queues` reading
+   * the paused queues, `stats` adding this runtime's transition counts to the database.
    */
   during:
     | 'claim'
@@ -42,7 +43,9 @@ export interface RuntimeErrorEvent {
     | 'heartbeat'
     | 'sweep'
     | 'stop'
-    | 'schedule';
+    | 'schedule'
+    | 'queues'
+    | 'stats';
 }
 
 /** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
@@ -96,13 +99,22 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:presumed-dead': [{ consumerId: string; at: Date }];
   'runtime:connected': [ConnectionEvent];
   'runtime:disconnected': [ConnectionEvent];
+  /** stats:flushed follows each write of this runtime's transition counts (`rows` written). */
+  'stats:flushed': [{ at: Date; rows: number }];
 };
+
+/**
+ * TransitionTap is told of every transition a runtime announces, listened to or not, with the job as
+ * it is afterwards (see RuntimeEvents.tapTransitions).
+ */
+export type TransitionTap = (job: Job, from: JobState | null, at: Date) => void;
 
 /** RuntimeEvents is the typed emitter behind `runtime.events`. */
 export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
   // jobListeners counts the listeners of job transition events, kept up to date as they come and
   // go, so that the hot path asks one number rather than the emitter's tables, twice per job.
   private jobListeners = 0;
+  private tap: TransitionTap | null = null;
 
   constructor() {
     super();
@@ -117,10 +129,19 @@ export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
   }
 
   /**
+   * tapTransitions has `tap` told of every transition emitTransition announces, without building an
+   * event or counting as a listener (the runtime's transition counter; one tap, the last set).
+   */
+  tapTransitions(tap: TransitionTap): void {
+    this.tap = tap;
+  }
+
+  /**
    * emitTransition emits `job:transition` and `job:<to>`; it builds nothing when nobody listens, so
    * events cost the hot path nothing by default.
    */
   emitTransition(job: Job, from: JobState | null, event: TransitionEvent['event'], at: Date): void {
+    this.tap?.(job, from, at);
     if (this.jobListeners === 0) return;
     const stateEvent = `job:${job.state}` as const;
     const wanted = this.listenerCount('job:transition') + this.listenerCount(stateEvent);

@@ -26,6 +26,11 @@ export interface PeriodicConfig {
    * leave what fell due meanwhile waiting a whole interval).
    */
   whenBusy: 'skip' | 'once-more';
+  /**
+   * onDemand arms a round only when `due()` asks for one (and none is armed), instead of one every
+   * interval: a service that often has nothing to do then leaves no timer while it has none.
+   */
+  onDemand?: boolean;
 }
 
 /** PeriodicHooks are what a periodic service tells whoever runs it. */
@@ -81,8 +86,13 @@ export class Periodic<Counts> {
   start(): void {
     if (this.active) return;
     this.active = true;
-    this.arm();
+    if (!this.config.onDemand) this.arm();
     if (this.config.runAtStart) this.flight.request();
+  }
+
+  /** due arms a round `intervalMs` from now unless one is armed (for an `onDemand` service); ignored once stopped. */
+  due(): void {
+    if (this.active && this.timer === null) this.arm();
   }
 
   /** trigger asks for a round now, or once more after the one under way; ignored once stopped. */
@@ -107,7 +117,7 @@ export class Periodic<Counts> {
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       if (!this.active) return;
-      this.arm();
+      if (!this.config.onDemand) this.arm();
       if (this.config.whenBusy === 'once-more') this.flight.request();
       else this.flight.requestIfIdle();
     }, this.config.intervalMs);

@@ -49,6 +49,17 @@ import {
   jobsNotifyFinished,
 } from './notification-statements.js';
 import { jobsApplyOutcomes, jobsWriteProgress, type Outcome } from './outcome-statements.js';
+import {
+  type JobCountsSnapshot,
+  jobCountsRead,
+  type QueueRecord,
+  queuesList,
+  queuesPausedNames,
+  queueWritePaused,
+  type TransitionCount,
+  transitionCountsAdd,
+  transitionCountsPerMinute,
+} from './queue-statements.js';
 import { type Tables, tablesOf } from './tables.js';
 import type { ClaimTransition, NewJob, Queryable } from './types.js';
 
@@ -59,6 +70,8 @@ export type { BulkChange, PlannedRow, ScannedJob } from './bulk-statements.js';
 export type { ClaimedJob, ClaimRequest } from './claim-statements.js';
 export type { ConsumerRecord, OrphanedJob, SweepResult, TakeBackWrite } from './consumer-statements.js';
 export { CANCEL_PREFIX } from './notification-statements.js';
+export type { JobCountsSnapshot, QueueRecord, TransitionCount } from './queue-statements.js';
+export { PAUSE_PREFIX, RESUME_PREFIX } from './queue-statements.js';
 export type { ClaimTransition, NewJob, Queryable } from './types.js';
 
 /**
@@ -233,5 +246,39 @@ export class Storage {
   /** jobGet reads one job by id, or null. */
   jobGet(id: string): Promise<Job | null> {
     return jobGet(this.db, this.tables, id);
+  }
+
+  /** queueWritePaused pauses or resumes a queue and notifies every runtime, in one statement. */
+  queueWritePaused(name: string, paused: boolean, now: Date): Promise<QueueRecord> {
+    return queueWritePaused(this.db, this.tables, name, paused, now);
+  }
+
+  /** queuesPausedNames reads the names of the paused queues. */
+  queuesPausedNames(): Promise<string[]> {
+    return queuesPausedNames(this.db, this.tables);
+  }
+
+  /** queuesList reads every row of the queues table, by name. */
+  queuesList(): Promise<QueueRecord[]> {
+    return queuesList(this.db, this.tables);
+  }
+
+  /** jobCountsRead returns the job counts snapshot, recounted first if taken before `staleBefore`. */
+  jobCountsRead(now: Date, staleBefore: Date): Promise<JobCountsSnapshot> {
+    return jobCountsRead(this.db, this.tables, now, staleBefore);
+  }
+
+  /** transitionCountsAdd adds to the per-minute transition counts and deletes minutes before `deleteBefore`. */
+  transitionCountsAdd(counts: readonly TransitionCount[], deleteBefore: Date): Promise<void> {
+    return transitionCountsAdd(this.db, this.tables, counts, deleteBefore);
+  }
+
+  /** transitionCountsPerMinute sums the transitions per minute and target state since `since`. */
+  transitionCountsPerMinute(
+    since: Date,
+    queue: string | null,
+    task: string | null,
+  ): Promise<{ minute: Date; to: string; n: number }[]> {
+    return transitionCountsPerMinute(this.db, this.tables, since, queue, task);
   }
 }

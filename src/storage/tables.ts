@@ -9,6 +9,10 @@ export interface Tables {
   jobs: string;
   consumers: string;
   tokenBuckets: string;
+  /** queues holds each queue's paused flag (migrations/0012). */
+  queues: string;
+  /** transitionCounts adds up the transitions of every runtime per minute (migrations/0012). */
+  transitionCounts: string;
   /** jobsChannel is where inserts are announced and cancellations asked for (see CANCEL_PREFIX). */
   jobsChannel: string;
   /** finishedChannel is where the ids of jobs that reached a finished state are announced. */
@@ -23,6 +27,8 @@ export function tablesOf(schema: string): Tables {
     jobs: `${quoted}.jobs`,
     consumers: `${quoted}.consumers`,
     tokenBuckets: `${quoted}.token_buckets`,
+    queues: `${quoted}.queues`,
+    transitionCounts: `${quoted}.transition_counts`,
     jobsChannel: notifyChannel(schema),
     finishedChannel: finishedChannel(schema),
   };

@@ -15,6 +15,8 @@ export class Waker {
     private readonly clock: Clock,
     private readonly pollIntervalMs: number,
     private readonly wake: () => void,
+    /** poll runs on each poll tick instead of `wake` (to re-read what a lost notification said first). */
+    private readonly poll: () => void = wake,
   ) {}
 
   /** start arms the poll timer. */
@@ -60,7 +62,7 @@ export class Waker {
     this.pollTimer = this.clock.setTimeout(() => {
       if (!this.running) return;
       this.armPoll();
-      this.wake();
+      this.poll();
     }, this.pollIntervalMs);
   }
 }
