@@ -98,6 +98,11 @@ export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = 
   inspect?: Inspector;
   /** name identifies this runtime in `created_by` and `locked_by` (default host:pid:random). */
   name?: string;
+  /**
+   * telemetry traces attempts and feeds OpenTelemetry metrics when `@opentelemetry/api` is installed
+   * and an SDK is registered (default true); false never loads the API. See the README's Observability.
+   */
+  telemetry?: boolean;
 }
 
 /** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
@@ -126,6 +131,7 @@ export interface ResolvedOptions {
   listen: boolean;
   inspect: Inspector | undefined;
   name: string | undefined;
+  telemetry: boolean;
 }
 
 /** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
@@ -172,6 +178,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
       86_400_000,
     ),
     listen: options.listen ?? true,
+    telemetry: telemetryOf(options.telemetry),
     inspect: checkInspector(options.inspect),
     name: options.name,
   };
@@ -270,6 +277,12 @@ function serialQueuesOf(queues: RuntimeOptions['queues']): Set<string> {
   );
 }
 
+function telemetryOf(telemetry: unknown): boolean {
+  if (telemetry === undefined) return true;
+  if (typeof telemetry !== 'boolean') throw new ValidationError('telemetry', 'true or false', telemetry);
+  return telemetry;
+}
+
 // assertRateLimitsKnown checks that every task's named bucket is configured.
 function assertRateLimitsKnown(
   tasks: ReadonlyMap<string, TaskDefinition>,
@@ -336,5 +349,6 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   pollIntervalMs: true,
   listen: true,
   inspect: true,
+  telemetry: true,
   name: true,
 });

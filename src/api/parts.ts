@@ -14,6 +14,7 @@ import type { TaskSettings } from '../jobs/tasks.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
 import type { Job } from '../storage/job-row.js';
 import { Storage, type SweepResult } from '../storage/storage.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { readJobsNotification } from '../wake/jobs-notification.js';
 import { Listener } from '../wake/listener.js';
 import { Waker } from '../wake/waker.js';
@@ -60,6 +61,7 @@ export interface RuntimeParts {
   registry: ConsumerRegistry;
   schedules: Schedules;
   waiter: JobWaiter;
+  telemetry: Telemetry;
 }
 
 /**
@@ -88,6 +90,18 @@ export function buildParts(
   const progress = new ProgressWriter(storage, consumerId, o.clock, events, (error) =>
     hooks.reportError(error, 'progress'),
   );
+  const telemetry = new Telemetry({
+    enabled: o.telemetry,
+    events,
+    clock: o.clock,
+    logger,
+    consumerId,
+    // The jobs gauge reads an exact count per state (one GROUP BY) when it is scraped.
+    countsByState: async () => {
+      await hooks.ensureSchema();
+      return storage.jobsCountByState();
+    },
+  });
   let waker: Waker | null = null;
   const dispatcher: Dispatcher = new Dispatcher({
     storage,
@@ -123,6 +137,7 @@ export function buildParts(
     onClaimError: (error) => hooks.reportError(error, 'claim'),
     onReleased: () => void storage.notifyJobsChanged().catch(notifyFailed),
     maxInterruptions: o.maxInterruptions,
+    attemptHook: telemetry,
   });
   waker = new Waker(o.clock, o.pollIntervalMs, () => dispatcher.wake());
   const isWorker = o.tasks.size > 0;
@@ -214,5 +229,6 @@ export function buildParts(
     registry,
     schedules,
     waiter,
+    telemetry,
   };
 }

@@ -5,6 +5,7 @@ import { JobCancelledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { SingleFlight } from '../core/single-flight.js';
 import { targetOf } from '../core/transitions.js';
+import type { AttemptHook } from '../jobs/attempt-hook.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import type { TaskDefinition } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
@@ -60,6 +61,8 @@ export interface DispatcherDeps {
   onReleased(jobs: readonly Job[]): void;
   /** maxInterruptions is shown in the job actors' context (see the machine's INTERRUPT). */
   maxInterruptions: number;
+  /** attemptHook, when given, wraps each handler's call (see AttemptHook). */
+  attemptHook?: AttemptHook | null;
 }
 
 /**
@@ -143,6 +146,7 @@ export class Dispatcher {
       conclusions: this.conclusions,
       takeToken: (task, job) => deps.takeToken(task, job),
       freeSlot: this.freeSlot,
+      attemptHook: deps.attemptHook,
     });
   }
 

@@ -26,6 +26,7 @@ import {
   type SweepResult,
   type TakeBackWrite,
 } from './consumer-statements.js';
+import { jobsCountByState } from './count-statements.js';
 import {
   jobReplace,
   jobsInsert,
@@ -199,5 +200,10 @@ export class Storage {
   /** jobGet reads one job by id, or null. */
   jobGet(id: string): Promise<Job | null> {
     return jobGet(this.db, this.tables, id);
+  }
+
+  /** jobsCountByState counts the jobs of each stored state, exactly (every stored state present). */
+  jobsCountByState(): Promise<Partial<Record<JobState, number>>> {
+    return jobsCountByState(this.db, this.tables);
   }
 }
