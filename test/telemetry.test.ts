@@ -22,7 +22,8 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { SimulatedClock, type TransitionEvent } from '../src/index.js';
 import { loadOpenTelemetry } from '../src/telemetry/otel-loader.js';
-import { countEvents, databaseUrl, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
+import { databaseUrl, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
+import { inbox, turns } from './support/steps.js';
 
 // OpenTelemetry's globals can be set once per process: this file sets them once, before every test,
 // and each test tells its own spans and points apart by a task name no other test uses.
@@ -200,25 +201,21 @@ describe('OpenTelemetry metrics', () => {
     const clock = new SimulatedClock();
     const producer = testRuntime({ schema, clock });
     await producer.start();
+    const turn = turns(4);
     const worker = testRuntime({
       schema,
       clock,
       maxRunningJobs: 1,
       prefetch: 0,
       tasks: {
-        measured: (payload: { fail?: boolean }) => {
-          // Each attempt takes 2 s of the runtime's clock.
-          clock.advance(2_000);
+        measured: async (payload: { fail?: boolean }) => {
+          await turn.take();
           if (payload.fail) throw new Error('measured failure');
         },
       },
     });
-    const finished = countEvents<TransitionEvent>(
-      worker.events,
-      'job:transition',
-      4,
-      (e) => e.from === 'running',
-    );
+    const claimed = inbox<TransitionEvent>(worker.events, 'job:running');
+    const concluded = inbox<TransitionEvent>(worker.events, 'job:transition', (e) => e.from === 'running');
     await producer.enqueueMany([
       { task: 'measured', payload: {}, queue: 'q1' },
       { task: 'measured', payload: {}, queue: 'q1' },
@@ -227,7 +224,13 @@ describe('OpenTelemetry metrics', () => {
     ]);
     clock.advance(3_000);
     await worker.start();
-    await finished;
+    // One job at a time: each attempt takes 2 s of the clock, and the next is claimed when it ends.
+    for (let i = 0; i < 4; i++) {
+      await claimed();
+      clock.advance(2_000);
+      turn.open(i);
+      await concluded();
+    }
     const count = async (from: string, to: string) =>
       (
         await points('jobchart.job.transitions', {
