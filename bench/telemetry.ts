@@ -29,8 +29,11 @@ import { median } from './stats.js';
 import { enqueueNoops, quietLogger, UNFINISHED_SQL } from './systems/jobchart.js';
 import { DrainTimer } from './systems/system.js';
 
-type Mode = 'off' | 'api-no-sdk' | 'sdk';
-const MODES: readonly Mode[] = ['off', 'api-no-sdk', 'sdk'];
+// off: `telemetry: false`, no SDK; api-no-sdk: the API loaded, no SDK registered; sdk: an SDK
+// registered; sdk-off: the same SDK registered but `telemetry: false` (what the SDK and its context
+// manager cost the process by themselves, jobchart tracing nothing).
+type Mode = 'off' | 'api-no-sdk' | 'sdk' | 'sdk-off';
+const MODES: readonly Mode[] = ['off', 'api-no-sdk', 'sdk', 'sdk-off'];
 
 // DroppingExporter counts the spans it is given and keeps none: the cost measured is jobchart's and
 // the SDK's, not an exporter's.
@@ -86,12 +89,12 @@ async function drain(
   mode: Mode,
 ): Promise<{ jobsPerSecond: number; spans: number }> {
   await enqueueNoops(url, total);
-  const installed = mode === 'sdk' ? install() : null;
+  const installed = mode === 'sdk' || mode === 'sdk-off' ? install() : null;
   const worker = createRuntime({
     connectionString: url,
     logger: quietLogger(),
     maxRunningJobs: 10,
-    telemetry: mode !== 'off',
+    telemetry: mode === 'api-no-sdk' || mode === 'sdk',
     tasks: { noop: () => undefined },
   });
   try {
@@ -109,12 +112,16 @@ async function drain(
   }
 }
 
+function installed(mode: Mode): boolean {
+  return mode === 'sdk' || mode === 'sdk-off';
+}
+
 async function main(): Promise<void> {
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) throw new Error('DATABASE_URL is not set');
   const total = Number(process.argv[2] ?? 20_000);
   const rounds = Number(process.argv[3] ?? 3);
-  const figures: Record<Mode, number[]> = { off: [], 'api-no-sdk': [], sdk: [] };
+  const figures: Record<Mode, number[]> = { off: [], 'api-no-sdk': [], sdk: [], 'sdk-off': [] };
   try {
     for (let round = 0; round < rounds; round++) {
       const order = MODES.map((_, i) => MODES[(i + round) % MODES.length] as Mode);
@@ -122,7 +129,7 @@ async function main(): Promise<void> {
         const result = await withFreshDatabase(baseUrl, (url) => drain(url, total, mode));
         figures[mode].push(result.jobsPerSecond);
         console.log(
-          `round ${round + 1} ${mode.padEnd(10)} ${Math.round(result.jobsPerSecond)} jobs/s${mode === 'sdk' ? ` (${result.spans} spans exported)` : ''}`,
+          `round ${round + 1} ${mode.padEnd(11)} ${Math.round(result.jobsPerSecond)} jobs/s${installed(mode) ? ` (${result.spans} spans exported)` : ''}`,
         );
       }
     }
@@ -136,6 +143,10 @@ async function main(): Promise<void> {
   );
   console.log(`  api-no-sdk / off: ${ratio('api-no-sdk')}`);
   console.log(`  sdk / off:        ${ratio('sdk')}`);
+  console.log(`  sdk-off / off:    ${ratio('sdk-off')}`);
+  console.log(
+    `  sdk / sdk-off:    ${median(figures.sdk.map((value, round) => value / (figures['sdk-off'][round] as number))).toFixed(3)}`,
+  );
 }
 
 await main();

@@ -47,13 +47,14 @@ export interface MetricsSnapshot {
 }
 
 /**
- * MetricsObserver hears each observation JobMetrics makes, as it makes it (the OpenTelemetry
- * instruments are fed this way, so the two exports count from one piece of bookkeeping).
+ * MetricsObserver hears each histogram observation JobMetrics makes, as it makes it, with the series
+ * it went into (the OpenTelemetry histograms are fed this way; its counters read `transitionSeries`).
  */
 export interface MetricsObserver {
-  transition(event: TransitionEvent): void;
-  attemptDuration(seconds: number, task: string, queue: string, outcome: JobState): void;
-  queueWait(seconds: number, task: string, queue: string): void;
+  /** attemptDuration: `series.labels` are [task, queue, outcome]. */
+  attemptDuration(seconds: number, series: HistogramSeries): void;
+  /** queueWait: `series.labels` are [task, queue]. */
+  queueWait(seconds: number, series: HistogramSeries): void;
 }
 
 /** CountsByState reads how many jobs each state holds (exactly, from the database). */
@@ -110,6 +111,11 @@ export class JobMetrics {
     this.attach();
   }
 
+  /** transitionSeries are the live transition counters, for a reader that copies them at once. */
+  transitionSeries(): IterableIterator<CountSeries> {
+    return this.transitions.values();
+  }
+
   /** readCounts reads the jobs per state through the function the runtime was given. */
   readCounts(): Promise<Partial<Record<JobState, number>>> {
     return this.countsByState();
@@ -142,7 +148,6 @@ export class JobMetrics {
     const series = this.transitions.get(key);
     if (series) series.value++;
     else this.transitions.set(key, { labels: [fromName, to, job.task, job.queue], value: 1 });
-    for (const observer of this.observers) observer.transition(event);
     if (event.event === 'CLAIM') this.claimed(event);
     else if (from === CLAIMED_STATE) this.concluded(event);
   }
@@ -157,8 +162,8 @@ export class JobMetrics {
     this.claimedAt.set(job.id, claimedAt);
     const due = Math.max(job.runAt?.getTime() ?? 0, job.createdAt.getTime());
     const seconds = Math.max(0, claimedAt - due) / 1000;
-    observeInto(this.waits, WAIT_BUCKETS, [job.task, job.queue], seconds);
-    for (const observer of this.observers) observer.queueWait(seconds, job.task, job.queue);
+    const series = observeInto(this.waits, WAIT_BUCKETS, [job.task, job.queue], seconds);
+    for (const observer of this.observers) observer.queueWait(seconds, series);
   }
 
   private concluded({ job, to, at }: TransitionEvent): void {
@@ -166,18 +171,18 @@ export class JobMetrics {
     if (claimedAt === undefined) return;
     this.claimedAt.delete(job.id);
     const seconds = Math.max(0, at.getTime() - claimedAt) / 1000;
-    observeInto(this.durations, DURATION_BUCKETS, [job.task, job.queue, to], seconds);
-    for (const observer of this.observers) observer.attemptDuration(seconds, job.task, job.queue, to);
+    const series = observeInto(this.durations, DURATION_BUCKETS, [job.task, job.queue, to], seconds);
+    for (const observer of this.observers) observer.attemptDuration(seconds, series);
   }
 }
 
-// observeInto adds one observation to the histogram series of `labels`.
+// observeInto adds one observation to the histogram series of `labels`, and returns that series.
 function observeInto(
   histograms: Map<string, HistogramSeries>,
   bounds: readonly number[],
   labels: readonly string[],
   value: number,
-): void {
+): HistogramSeries {
   const key = labels.join('\u0000');
   let series = histograms.get(key);
   if (!series) {
@@ -189,4 +194,5 @@ function observeInto(
   series.buckets[i] = (series.buckets[i] ?? 0) + 1;
   series.sum += value;
   series.count++;
+  return series;
 }
