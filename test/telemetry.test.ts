@@ -20,7 +20,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { SimulatedClock, type TransitionEvent } from '../src/index.js';
+import { SimulatedClock, type TransitionEvent, ValidationError } from '../src/index.js';
 import { loadOpenTelemetry } from '../src/telemetry/otel-loader.js';
 import { databaseUrl, freshSchema, nextEvent, testRuntime } from './support/helpers.js';
 import { inbox, turns } from './support/steps.js';
@@ -192,6 +192,10 @@ describe('OpenTelemetry traces', () => {
     assert.equal(job.traceContext, null);
     assert.deepEqual(spansOf('untraced'), []);
     await worker.stop();
+    assert.throws(
+      () => testRuntime({ schema, telemetry: 'off' as unknown as boolean }),
+      (error: unknown) => error instanceof ValidationError && error.field === 'telemetry',
+    );
   });
 });
 
