@@ -8,6 +8,8 @@ import {
   renderPrometheus,
   SimulatedClock,
   type TransitionEvent,
+  UnknownOptionError,
+  ValidationError,
 } from '../src/index.js';
 import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
 import { inbox, turns } from './support/steps.js';
@@ -115,6 +117,17 @@ describe('Prometheus metrics handler', () => {
     await close(server);
     await worker.stop();
     await producer.stop();
+  });
+
+  it('refuses bad options with typed errors', () => {
+    assert.throws(
+      () => createMetricsHandler({ runtime: {} as never }),
+      (error: unknown) => error instanceof ValidationError && error.field === 'createMetricsHandler.runtime',
+    );
+    assert.throws(
+      () => createMetricsHandler({ runtime: { metrics: () => null as never }, runtme: 1 } as never),
+      (error: unknown) => error instanceof UnknownOptionError && error.suggestion === 'runtime',
+    );
   });
 
   it('escapes label values and says why jobs per state are missing', () => {

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorText } from '../core/error-text.js';
+import { ValidationError } from '../core/errors.js';
+import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import {
   DURATION_BUCKETS,
   type HistogramSeries,
@@ -22,6 +24,8 @@ export interface MetricsHandlerOptions {
   runtime: MetricsSource;
 }
 
+const HANDLER_OPTION_NAMES = optionNames<MetricsHandlerOptions>({ runtime: true });
+
 /**
  * createMetricsHandler returns a node:http request handler that serves the runtime's metrics in the
  * Prometheus text exposition format 0.0.4, whatever the path and method it is mounted at: transition
@@ -31,6 +35,11 @@ export interface MetricsHandlerOptions {
 export function createMetricsHandler(
   options: MetricsHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  if (typeof options !== 'object' || options === null)
+    throw new ValidationError('createMetricsHandler', 'an object { runtime }', options);
+  assertKnownKeys(options, HANDLER_OPTION_NAMES, 'createMetricsHandler');
+  if (typeof (options.runtime as Partial<MetricsSource> | null)?.metrics !== 'function')
+    throw new ValidationError('createMetricsHandler.runtime', 'a jobchart runtime', options.runtime);
   const metrics = options.runtime.metrics();
   return (_req, res) => {
     metrics.snapshot().then(
