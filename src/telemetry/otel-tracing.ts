@@ -62,13 +62,16 @@ export class AttemptTracing implements AttemptHook {
       },
       parent,
     );
-    if (!span.isRecording()) return null;
+    const active = api.trace.setSpan(parent, span);
+    const run = <T>(handler: () => T): T => api.context.with(active, handler);
+    // A span the sampler dropped is still the handler's context, so that the handler's own spans
+    // follow the same sampling decision; there is nothing of it to end or record.
+    if (!span.isRecording()) return { run, settled: () => undefined };
     this.ended(job.id, 'lost');
     if (this.open.size >= MAX_OPEN_SPANS) this.ended(this.open.keys().next().value as string, 'lost');
     this.open.set(job.id, span);
-    const active = api.trace.setSpan(parent, span);
     return {
-      run: (handler) => api.context.with(active, handler),
+      run,
       settled: (failed, error) => {
         if (!failed) return;
         const { message } = errorText(error);
