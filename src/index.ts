@@ -154,3 +154,18 @@ export {
 } from './jobs/tasks.js';
 export type { AttemptError, Job, TraceContext } from './storage/job-row.js';
 export type { Queryable } from './storage/storage.js';
+export {
+  type CountSeries,
+  DURATION_BUCKETS,
+  type HistogramSeries,
+  type JobMetrics,
+  type MetricsSnapshot,
+  WAIT_BUCKETS,
+} from './telemetry/job-metrics.js';
+export {
+  createMetricsHandler,
+  type MetricsHandlerOptions,
+  type MetricsSource,
+  PROMETHEUS_CONTENT_TYPE,
+  renderPrometheus,
+} from './telemetry/prometheus.js';

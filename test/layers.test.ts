@@ -18,6 +18,7 @@ const RANKS: Record<string, number> = {
   'src/dispatch': 4,
   'src/maintenance': 4,
   'src/wake': 4,
+  'src/telemetry': 4,
   'src/api': 5,
   src: 6,
   'src/testing': 6,

@@ -105,6 +105,11 @@ export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = 
   statsMaxAgeMs?: number;
   /** statsFlushIntervalMs is how often this runtime adds its transition counts to the database (default 5 s). */
   statsFlushIntervalMs?: number;
+  /**
+   * telemetry traces attempts and feeds OpenTelemetry metrics when `@opentelemetry/api` is installed
+   * and an SDK is registered (default true); false never loads the API. See the README's Observability.
+   */
+  telemetry?: boolean;
 }
 
 /** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
@@ -135,6 +140,7 @@ export interface ResolvedOptions {
   name: string | undefined;
   statsMaxAgeMs: number;
   statsFlushIntervalMs: number;
+  telemetry: boolean;
 }
 
 /** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
@@ -181,6 +187,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
       86_400_000,
     ),
     listen: options.listen ?? true,
+    telemetry: telemetryOf(options.telemetry),
     inspect: checkInspector(options.inspect),
     name: options.name,
     statsMaxAgeMs: validateInteger(options.statsMaxAgeMs ?? 5_000, 'statsMaxAgeMs', 0, 86_400_000),
@@ -286,6 +293,12 @@ function serialQueuesOf(queues: RuntimeOptions['queues']): Set<string> {
   );
 }
 
+function telemetryOf(telemetry: unknown): boolean {
+  if (telemetry === undefined) return true;
+  if (typeof telemetry !== 'boolean') throw new ValidationError('telemetry', 'true or false', telemetry);
+  return telemetry;
+}
+
 // assertRateLimitsKnown checks that every task's named bucket is configured.
 function assertRateLimitsKnown(
   tasks: ReadonlyMap<string, TaskDefinition>,
@@ -352,6 +365,7 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   pollIntervalMs: true,
   listen: true,
   inspect: true,
+  telemetry: true,
   name: true,
   statsMaxAgeMs: true,
   statsFlushIntervalMs: true,

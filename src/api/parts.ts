@@ -17,6 +17,7 @@ import { Periodic } from '../maintenance/periodic.js';
 import { TransitionCounter, type TransitionFlushCounts } from '../maintenance/transition-counts.js';
 import type { Job } from '../storage/job-row.js';
 import { Storage, type SweepResult } from '../storage/storage.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { readJobsNotification } from '../wake/jobs-notification.js';
 import { Listener } from '../wake/listener.js';
 import { Waker } from '../wake/waker.js';
@@ -75,6 +76,7 @@ export interface RuntimeParts {
   /** transitionCounts counts this runtime's transitions; statsFlusher adds them to the database. */
   transitionCounts: TransitionCounter;
   statsFlusher: Periodic<TransitionFlushCounts>;
+  telemetry: Telemetry;
 }
 
 /**
@@ -103,6 +105,20 @@ export function buildParts(
   const progress = new ProgressWriter(storage, consumerId, o.clock, events, (error) =>
     hooks.reportError(error, 'progress'),
   );
+  const stats = new Stats({ storage, clock: o.clock, maxAgeMs: o.statsMaxAgeMs });
+  const telemetry = new Telemetry({
+    enabled: o.telemetry,
+    events,
+    clock: o.clock,
+    logger,
+    consumerId,
+    // The jobs gauge reads the counts of runtime.stats(): a snapshot at most statsMaxAgeMs old, so a
+    // scrape never counts a large table itself more often than that.
+    countsByState: async () => {
+      await hooks.ensureSchema();
+      return (await stats.read(null, null)).counts;
+    },
+  });
   let waker: Waker | null = null;
   const paused = new PausedQueues(() => storage.queuesPausedNames(), [...o.queueLimits.keys()]);
   const dispatcher: Dispatcher = new Dispatcher({
@@ -140,6 +156,7 @@ export function buildParts(
     onClaimError: (error) => hooks.reportError(error, 'claim'),
     onReleased: () => void storage.notifyJobsChanged().catch(notifyFailed),
     maxInterruptions: o.maxInterruptions,
+    attemptHook: telemetry,
   });
   // readPausedThenWake re-reads the paused queues before a claim: on every poll and after a
   // (re)connect, so that a lost pause or resume notification costs at most one poll interval.
@@ -232,7 +249,6 @@ export function buildParts(
     logger,
     onError: (error, during) => hooks.reportError(error, during),
   });
-  const stats = new Stats({ storage, clock: o.clock, maxAgeMs: o.statsMaxAgeMs });
   const queues = new Queues({
     storage,
     clock: o.clock,
@@ -280,5 +296,6 @@ export function buildParts(
     registry,
     schedules,
     waiter,
+    telemetry,
   };
 }

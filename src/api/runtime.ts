@@ -25,6 +25,7 @@ import type { Job } from '../storage/job-row.js';
 import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
 import type { Queryable, SweepResult } from '../storage/storage.js';
+import type { JobMetrics } from '../telemetry/job-metrics.js';
 import { type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
 import type { BulkFilter, BulkOptions, BulkResult } from './bulk.js';
 import { type WaitForOptions, waitTimeoutOf } from './job-waiter.js';
@@ -169,6 +170,7 @@ export class Runtime<C extends TaskCatalog = any> {
         await assertMigrated(pool, this.options.schema, migrations);
       }
       this.schemaChecked = Promise.resolve();
+      await this.parts.telemetry.start();
       if (this.isWorker) {
         this.keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
         // Registered before the first claim: a job is never held by a consumer without a row.
@@ -232,7 +234,8 @@ export class Runtime<C extends TaskCatalog = any> {
 
   private async insert(specs: readonly EnqueueSpec[], client: Queryable | undefined, field: string) {
     const now = this.options.clock.now();
-    const rows = await prepareJobs(specs, now, this.lookupTask, field);
+    const trace = await this.parts.telemetry.traceContextJson();
+    const rows = await prepareJobs(specs, now, this.lookupTask, field, trace);
     await this.ready(field ? 'enqueueMany' : 'enqueue');
     const { jobs, created, replaced } = await insertJobs(rows, {
       storage: this.parts.storage,
@@ -363,6 +366,14 @@ export class Runtime<C extends TaskCatalog = any> {
     return this.parts.stats.read(queue, task);
   }
 
+  /**
+   * metrics returns this runtime's metrics registry (what createMetricsHandler serves); it counts
+   * this runtime's transitions from the first call on.
+   */
+  metrics(): JobMetrics {
+    return this.parts.telemetry.metrics.attach();
+  }
+
   /** health reports the runtime's phase, whether its database is reachable, its connection and load. */
   health(): RuntimeHealth {
     const { database, listener, dispatcher, completions } = this.parts;
@@ -395,6 +406,7 @@ export class Runtime<C extends TaskCatalog = any> {
     const crashed = this.phase === 'crashed';
     this.move({ type: 'STOP' });
     await this.shutdown.run(crashed);
+    this.parts.telemetry.close();
     await this.closeConnections();
     this.releaseProcess();
     this.move({ type: 'STOPPED' });

@@ -5,6 +5,7 @@ import { JobCancelledError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { SingleFlight } from '../core/single-flight.js';
 import { targetOf } from '../core/transitions.js';
+import type { AttemptHook } from '../jobs/attempt-hook.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import type { TaskDefinition } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
@@ -63,6 +64,8 @@ export interface DispatcherDeps {
   maxInterruptions: number;
   /** paused are the queues no claim takes from (see PausedQueues); without it none is paused. */
   paused?: PausedQueues;
+  /** attemptHook, when given, wraps each handler's call (see AttemptHook). */
+  attemptHook?: AttemptHook | null;
 }
 
 /**
@@ -146,6 +149,7 @@ export class Dispatcher {
       conclusions: this.conclusions,
       takeToken: (task, job) => deps.takeToken(task, job),
       freeSlot: this.freeSlot,
+      attemptHook: deps.attemptHook,
     });
   }
 

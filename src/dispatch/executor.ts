@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import type { Clock } from '../core/clock.js';
 import { TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { AttemptHook, AttemptScope } from '../jobs/attempt-hook.js';
 import type { RuntimeEvents } from '../jobs/events.js';
 import type { TaskDefinition } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
@@ -28,6 +29,8 @@ export interface ExecutorDeps {
   takeToken(task: TaskDefinition, job: Job): Promise<Date | null>;
   /** freeSlot is told that an attempt's handler settled, or will never run: its slot is free. */
   freeSlot(queue: string): void;
+  /** attemptHook, when given, wraps each handler's call (telemetry's spans). */
+  attemptHook?: AttemptHook | null;
 }
 
 /**
@@ -96,27 +99,28 @@ export class Executor {
   }
 
   private runHandler(running: RunningJob, task: TaskDefinition): Promise<void> {
-    const handlerDone = this.invoke(task, running);
+    const scope = this.deps.attemptHook?.begin(running.job) ?? null;
+    const handlerDone = this.invoke(task, running, scope);
     if (!task.timeoutMs) {
       return handlerDone.then((end) => {
+        scope?.settled(!end.ok, end.ok ? undefined : end.error);
         this.deps.conclusions.conclude(running, task, end);
         this.deps.freeSlot(running.job.queue);
       });
     }
-    void this.withTimeout(handlerDone, task.timeoutMs, running).then((end) =>
-      this.deps.conclusions.conclude(running, task, end),
-    );
+    void this.withTimeout(handlerDone, task.timeoutMs, running).then((end) => {
+      scope?.settled(!end.ok, end.ok ? undefined : end.error);
+      this.deps.conclusions.conclude(running, task, end);
+    });
     return handlerDone.then(() => this.deps.freeSlot(running.job.queue));
   }
 
-  // invoke runs the handler; a handler that returns a plain value costs no extra promise turn.
-  private invoke(task: TaskDefinition, running: RunningJob): Promise<AttemptEnd> {
+  // invoke runs the handler (inside the attempt hook's scope, if any); a handler that returns a plain
+  // value costs no extra promise turn.
+  private invoke(task: TaskDefinition, running: RunningJob, scope: AttemptScope | null): Promise<AttemptEnd> {
     let returned: unknown;
     try {
-      returned = task.handler(
-        running.job.payload,
-        new HandlerContext(running, this.deps.logger, this.deps.progress),
-      );
+      returned = scope ? scope.run(() => this.call(task, running)) : this.call(task, running);
     } catch (error) {
       return Promise.resolve({ ok: false, error });
     }
@@ -130,6 +134,13 @@ export class Executor {
       );
     }
     return Promise.resolve({ ok: true, value: returned });
+  }
+
+  private call(task: TaskDefinition, running: RunningJob): unknown {
+    return task.handler(
+      running.job.payload,
+      new HandlerContext(running, this.deps.logger, this.deps.progress),
+    );
   }
 
   // withTimeout ends the attempt with a TimeoutError, and aborts its signal, once timeoutMs have

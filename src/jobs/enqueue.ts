@@ -88,8 +88,15 @@ export type TaskLookup = (task: string) => TaskSettings | null;
 /**
  * prepareJob validates one job's task, payload and options and returns the row to insert. It throws
  * a ValidationError or UnknownTaskError before anything is written; `field` prefixes error fields.
+ * `traceContextJson` is the enqueuer's trace context (see Telemetry), stored as the job's.
  */
-export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, field = ''): NewJob {
+export function prepareJob(
+  spec: EnqueueSpec,
+  now: Date,
+  lookup: TaskLookup,
+  field = '',
+  traceContextJson: string | null = null,
+): NewJob {
   if (typeof spec !== 'object' || spec === null) {
     throw new ValidationError(field.replace(/\.$/, '') || 'job', 'an object { task, payload, ... }', spec);
   }
@@ -145,7 +152,7 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
     mode: spec.mode ?? 'new',
     expiresAt,
     tags: spec.tags === undefined ? NO_TAGS : validateTags(spec.tags, `${field}tags`),
-    traceContextJson: null,
+    traceContextJson,
   };
 }
 
@@ -153,15 +160,17 @@ export function prepareJob(spec: EnqueueSpec, now: Date, lookup: TaskLookup, fie
  * prepareJobs prepares every job (prepareJob), then validates the payload of each whose task has a
  * schema, in order, storing the value the schema returns. All are checked before the caller writes
  * any, so a batch is written whole or not at all. `field` names the batch (`jobs`), or is '' for one.
+ * Every job carries `traceContextJson`, the one context active where they were enqueued.
  */
 export async function prepareJobs(
   specs: readonly EnqueueSpec[],
   now: Date,
   lookup: TaskLookup,
   field: string,
+  traceContextJson: string | null = null,
 ): Promise<NewJob[]> {
   const prefix = (i: number) => (field ? `${field}[${i}].` : '');
-  const rows = specs.map((spec, i) => prepareJob(spec, now, lookup, prefix(i)));
+  const rows = specs.map((spec, i) => prepareJob(spec, now, lookup, prefix(i), traceContextJson));
   for (const [i, row] of rows.entries()) {
     const schema = lookup(row.task)?.schema;
     if (!schema) continue;
