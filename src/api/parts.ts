@@ -11,18 +11,19 @@ import { ProgressWriter } from '../dispatch/progress.js';
 import { RateLimiter } from '../dispatch/rate-limit.js';
 import { TokenBuckets } from '../dispatch/token-buckets.js';
 import type { RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
-import type { TaskSettings } from '../jobs/tasks.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
 import { Periodic } from '../maintenance/periodic.js';
 import { TransitionCounter, type TransitionFlushCounts } from '../maintenance/transition-counts.js';
 import type { Job } from '../storage/job-row.js';
-import { Storage, type SweepResult } from '../storage/storage.js';
+import { Storage } from '../storage/storage.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { readJobsNotification } from '../wake/jobs-notification.js';
 import { Listener } from '../wake/listener.js';
 import { Waker } from '../wake/waker.js';
 import { type AdminDeps, JobAdmin } from './admin.js';
 import { JobBulk } from './bulk.js';
+import { announceSweep, givePresumedDeadWorkBack, type ReactionParts } from './consumer-reactions.js';
+import { Enqueuer, taskLookupOf } from './enqueuer.js';
 import { JobWaiter } from './job-waiter.js';
 import type { ResolvedOptions } from './options.js';
 import { Queues } from './queues.js';
@@ -35,18 +36,12 @@ export interface RuntimeHooks {
   reportError(error: unknown, during: RuntimeErrorEvent['during']): void;
   /** crash runs when the onException policy asks for a crash on `job`. */
   crash(error: unknown, job: Job): void;
-  /** presumedDead runs when this runtime finds its consumer row swept by the others. */
-  presumedDead(): Promise<void>;
   /** rejoined runs when this runtime is registered again after presumedDead. */
   rejoined(): void;
-  /** swept runs after a sweep of silent consumers took something back. */
-  swept(result: SweepResult, at: Date): void;
   /** ready admits a public call (see Runtime), for the parts that serve one. */
   ready(call: string): Promise<void>;
   /** ensureSchema resolves once the schema is known to be migrated. */
   ensureSchema(): Promise<void>;
-  /** lookupTask says which settings a new job of `task` gets (see Runtime). */
-  lookupTask(task: string): TaskSettings | null;
 }
 
 /**
@@ -54,6 +49,7 @@ export interface RuntimeHooks {
  * runtime's methods only call into them. Worker-only parts exist on producers too, idle.
  */
 export interface RuntimeParts {
+  enqueuer: Enqueuer;
   pool: pg.Pool;
   ownsPool: boolean;
   storage: Storage;
@@ -97,6 +93,7 @@ export function buildParts(
   const storage = new Storage(pool, o.schema, { from: sourcesOf('CLAIM'), to: targetOf('CLAIM') });
   const database = new DatabaseStatus(o.clock, logger);
   const notifyFailed = (error: unknown) => hooks.reportError(error, 'notify');
+  const lookupTask = taskLookupOf(o);
   const completions = new CompletionWriter(storage, consumerId, () => o.clock.now(), logger, database, {
     onError: (error) => events.emit('runtime:error', { error, during: 'complete' }),
   });
@@ -198,6 +195,25 @@ export function buildParts(
           logger,
         )
       : null;
+  const reactionParts: ReactionParts = {
+    consumerId,
+    storage,
+    dispatcher,
+    completions,
+    events,
+    logger,
+    onNotifyError: notifyFailed,
+  };
+  const enqueuer = new Enqueuer({
+    storage,
+    pool,
+    clock: o.clock,
+    events,
+    consumerId,
+    lookupTask,
+    traceContextJson: () => telemetry.traceContextJson(),
+    ready: (call) => hooks.ready(call),
+  });
   const registry = new ConsumerRegistry(
     consumerId,
     o.name ?? 'jobchart',
@@ -211,9 +227,9 @@ export function buildParts(
         dispatcher.reconcile();
         events.emit('runtime:heartbeat', { at, swept });
       },
-      onPresumedDead: () => hooks.presumedDead(),
+      onPresumedDead: () => givePresumedDeadWorkBack(reactionParts, o.clock.now()),
       onRejoined: () => hooks.rejoined(),
-      onSweep: (result, at) => hooks.swept(result, at),
+      onSweep: (result, at) => announceSweep(reactionParts, result, at),
       onError: (error, during) => hooks.reportError(error, during),
     },
   );
@@ -225,7 +241,7 @@ export function buildParts(
     events,
     consumerId,
     ensureSchema: () => hooks.ready('schedules'),
-    lookupTask: (task) => hooks.lookupTask(task),
+    lookupTask,
     liveStates: LIVE_STATES,
     onError: (error) => hooks.reportError(error, 'schedule'),
   });
@@ -277,6 +293,7 @@ export function buildParts(
     },
   );
   return {
+    enqueuer,
     paused,
     stats,
     queues,

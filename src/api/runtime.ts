@@ -3,12 +3,10 @@ import { hostname } from 'node:os';
 import { createActor } from 'xstate';
 import { type RuntimeEvent, runtimeMachine } from '../../machines/runtime.js';
 import type { DatabaseHealth } from '../core/database-status.js';
-import { PresumedDeadError, RuntimeStateError, UnknownTaskError, ValidationError } from '../core/errors.js';
+import { RuntimeStateError, ValidationError } from '../core/errors.js';
 import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { type Logger, redactConnectionString } from '../core/logger.js';
-import { targetOf } from '../core/transitions.js';
-import { releasePrefetched } from '../dispatch/give-back.js';
-import { type EnqueueOptions, type EnqueueSpec, prepareJobs } from '../jobs/enqueue.js';
+import type { EnqueueOptions, EnqueueSpec } from '../jobs/enqueue.js';
 import { type RuntimeErrorEvent, RuntimeEvents, type TransitionEvent } from '../jobs/events.js';
 import type {
   AnyJobOf,
@@ -20,11 +18,9 @@ import type {
   TaskMap,
   TaskNameOf,
 } from '../jobs/task-declarations.js';
-import type { TaskSettings } from '../jobs/tasks.js';
 import type { Job } from '../storage/job-row.js';
-import { insertJobs } from '../storage/keyed-enqueue.js';
 import { assertMigrated, loadMigrations, migrate } from '../storage/migrator.js';
-import type { Queryable, SweepResult } from '../storage/storage.js';
+import type { Queryable } from '../storage/storage.js';
 import type { JobMetrics } from '../telemetry/job-metrics.js';
 import { type JobPage, type ListJobsOptions, validateJobId } from './admin.js';
 import type { BulkFilter, BulkOptions, BulkResult } from './bulk.js';
@@ -113,16 +109,13 @@ export class Runtime<C extends TaskCatalog = any> {
       {
         reportError: (error, during) => this.reportError(error, during),
         crash: (error, job) => void this.crash(error, job),
-        presumedDead: () => this.presumedDead(),
         rejoined: () => {
           if (this.phase !== 'started') return;
           this.parts.dispatcher.resumeClaiming();
           this.parts.dispatcher.wake();
         },
-        swept: (result, at) => this.swept(result, at),
         ready: (call) => this.ready(call),
         ensureSchema: () => this.ensureSchema(),
-        lookupTask: this.lookupTask,
       },
       (at) => {
         this.lastPollAt = at;
@@ -215,7 +208,7 @@ export class Runtime<C extends TaskCatalog = any> {
     ...args: PayloadArgs<C[K]['payload'], EnqueueOptions>
   ): Promise<JobOf<C, K>> {
     const [payload, { client, ...spec } = {}] = args as [unknown, EnqueueOptions?];
-    const [job] = await this.insert([{ ...spec, task, payload }], client, '');
+    const [job] = await this.parts.enqueuer.insert([{ ...spec, task, payload }], client, '');
     return job as JobOf<C, K>;
   }
 
@@ -229,28 +222,11 @@ export class Runtime<C extends TaskCatalog = any> {
   ): Promise<AnyJobOf<C>[]> {
     if (!Array.isArray(specs)) throw new ValidationError('jobs', 'an array of { task, payload, ... }', specs);
     assertKnownKeys(options, ['client'], 'enqueueMany');
-    return (await this.insert(specs as readonly EnqueueSpec[], options.client, 'jobs')) as AnyJobOf<C>[];
-  }
-
-  private async insert(specs: readonly EnqueueSpec[], client: Queryable | undefined, field: string) {
-    const now = this.options.clock.now();
-    const trace = await this.parts.telemetry.traceContextJson();
-    const rows = await prepareJobs(specs, now, this.lookupTask, field, trace);
-    await this.ready(field ? 'enqueueMany' : 'enqueue');
-    const { jobs, created, replaced } = await insertJobs(rows, {
-      storage: this.parts.storage,
-      pool: this.parts.pool,
-      createdBy: this.consumerId,
-      now,
-      client,
-    });
-    const replacedJobs = new Map(replaced.map((r) => [r.job, r.from]));
-    for (const job of jobs) {
-      const from = replacedJobs.get(job);
-      if (from !== undefined) this.events.emitTransition(job, from, 'REPLACE', now);
-      else if (created.has(job)) this.events.emitTransition(job, null, 'ENQUEUE', now);
-    }
-    return jobs;
+    return (await this.parts.enqueuer.insert(
+      specs as readonly EnqueueSpec[],
+      options.client,
+      'jobs',
+    )) as AnyJobOf<C>[];
   }
 
   /** getJob reads a job by id; null if there is none. */
@@ -426,32 +402,6 @@ export class Runtime<C extends TaskCatalog = any> {
     this.keepAlive = null;
   }
 
-  // presumedDead runs when other runtimes swept this one as dead (a long pause, a partition): its
-  // running jobs were taken back, so their handlers are aborted (their late outcomes are refused by
-  // the guarded write) and the local queue is given back; claiming resumes once it is registered again.
-  private async presumedDead(): Promise<void> {
-    const at = this.options.clock.now();
-    const { dispatcher, completions } = this.parts;
-    this.logger.warn({ consumerId: this.consumerId }, 'presumed dead by other runtimes; registering again');
-    this.events.emit('runtime:presumed-dead', { consumerId: this.consumerId, at });
-    await dispatcher.stopClaiming();
-    dispatcher.abortRunning(new PresumedDeadError(this.consumerId));
-    await releasePrefetched(dispatcher, completions);
-  }
-
-  // swept reports a sweep of silent consumers and wakes every worker for the jobs it made claimable.
-  private swept(result: SweepResult, at: Date): void {
-    const { storage, dispatcher } = this.parts;
-    this.logger.warn({ consumers: result.consumers, jobs: result.jobs.length }, 'swept silent consumers');
-    this.events.emit('runtime:swept', { ...result, at });
-    const failed = result.jobs.filter((job) => job.state === targetOf('FAIL')).map((job) => job.id);
-    void Promise.all([
-      storage.notifyJobsChanged(),
-      failed.length > 0 ? storage.notifyFinished(failed) : undefined,
-    ]).catch((error) => this.reportError(error, 'notify'));
-    dispatcher.wake();
-  }
-
   private async closeConnections(): Promise<void> {
     const { waiter, listener, pool, ownsPool } = this.parts;
     this.closed = true;
@@ -464,17 +414,6 @@ export class Runtime<C extends TaskCatalog = any> {
   private get isWorker(): boolean {
     return this.options.tasks.size > 0;
   }
-
-  // lookupTask accepts any well-formed task on a runtime without tasks, and only its declared or
-  // external tasks on one with tasks (a worker, or a producer given declarations), so that a typo
-  // cannot leave a job nothing will ever claim, and a producer applies the settings a worker declares.
-  private readonly lookupTask = (task: string): TaskSettings | null => {
-    const { declared, externalTasks } = this.options;
-    const settings = declared.get(task);
-    if (settings) return settings;
-    if (declared.size === 0 || externalTasks.has(task)) return null;
-    throw new UnknownTaskError(task, [...declared.keys(), ...externalTasks]);
-  };
 
   // ready admits a public call: refused once stop() has closed the runtime's connections (whoever
   // owns the pool: with the caller's, a write would otherwise go through silently after stop),
