@@ -16,6 +16,8 @@ import {
   validateQueueName,
   validateTaskName,
 } from '../jobs/tasks.js';
+import { MAX_CONSUMER_TIMEOUT_MS } from '../maintenance/cleaner.js';
+import { type RetentionConfig, type RetentionOptions, resolveRetention } from '../maintenance/retention.js';
 
 /**
  * RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL.
@@ -98,6 +100,12 @@ export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = 
   inspect?: Inspector;
   /** name identifies this runtime in `created_by` and `locked_by` (default host:pid:random). */
   name?: string;
+  /**
+   * retention is how long finished jobs are kept, per state, before worker runtimes delete them
+   * (default DEFAULT_RETENTION: succeeded 1 day, cancelled and expired 7 days, failed 30 days), and
+   * how often they clean; `false` keeps every job forever. See RetentionOptions.
+   */
+  retention?: RetentionOptions | false;
 }
 
 /** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
@@ -126,6 +134,7 @@ export interface ResolvedOptions {
   listen: boolean;
   inspect: Inspector | undefined;
   name: string | undefined;
+  retention: RetentionConfig;
 }
 
 /** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
@@ -174,6 +183,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
     listen: options.listen ?? true,
     inspect: checkInspector(options.inspect),
     name: options.name,
+    retention: resolveRetention(options.retention),
   };
 }
 
@@ -300,7 +310,7 @@ function consumerTimingOf(options: RuntimeOptions): {
     options.consumerTimeoutMs ?? Math.max(30_000, 3 * heartbeatIntervalMs),
     'consumerTimeoutMs',
     1,
-    86_400_000,
+    MAX_CONSUMER_TIMEOUT_MS,
   );
   if (consumerTimeoutMs <= heartbeatIntervalMs) {
     throw new ValidationError(
@@ -337,4 +347,5 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   listen: true,
   inspect: true,
   name: true,
+  retention: true,
 });

@@ -11,6 +11,7 @@ import { RateLimiter } from '../dispatch/rate-limit.js';
 import { TokenBuckets } from '../dispatch/token-buckets.js';
 import type { RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
 import type { TaskSettings } from '../jobs/tasks.js';
+import { RetentionService } from '../maintenance/cleaner.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
 import type { Job } from '../storage/job-row.js';
 import { Storage, type SweepResult } from '../storage/storage.js';
@@ -60,6 +61,8 @@ export interface RuntimeParts {
   registry: ConsumerRegistry;
   schedules: Schedules;
   waiter: JobWaiter;
+  /** retention runs the cleaner: periodically on a worker, on demand (`runtime.clean()`) anywhere. */
+  retention: RetentionService;
 }
 
 /**
@@ -200,6 +203,10 @@ export function buildParts(
     logger,
     onError: (error, during) => hooks.reportError(error, during),
   });
+  const retention = new RetentionService(storage, o.clock, o.retention, o.rateLimits, database, {
+    onCleaned: (counts, at) => events.emit('maintenance:cleaned', { ...counts, at }),
+    onError: (error) => hooks.reportError(error, 'clean'),
+  });
   return {
     pool,
     ownsPool,
@@ -214,5 +221,6 @@ export function buildParts(
     registry,
     schedules,
     waiter,
+    retention,
   };
 }

@@ -9,7 +9,12 @@ import { type Logger, redactConnectionString } from '../core/logger.js';
 import { targetOf } from '../core/transitions.js';
 import { releasePrefetched } from '../dispatch/give-back.js';
 import { type EnqueueOptions, type EnqueueSpec, prepareJobs } from '../jobs/enqueue.js';
-import { type RuntimeErrorEvent, RuntimeEvents, type TransitionEvent } from '../jobs/events.js';
+import {
+  type CleanCounts,
+  type RuntimeErrorEvent,
+  RuntimeEvents,
+  type TransitionEvent,
+} from '../jobs/events.js';
 import type {
   AnyJobOf,
   CatalogOf,
@@ -168,6 +173,7 @@ export class Runtime<C extends TaskCatalog = any> {
         // Registered before the first claim: a job is never held by a consumer without a row.
         await registry.register();
         schedules.start(this.options.pollIntervalMs);
+        this.parts.retention.start();
         waker.start();
         await listener?.start();
         dispatcher.wake();
@@ -187,6 +193,7 @@ export class Runtime<C extends TaskCatalog = any> {
       this.releaseProcess();
       waker.stop();
       await schedules.stop();
+      await this.parts.retention.stop();
       await dispatcher.stopClaiming();
       await this.closeConnections();
       throw error;
@@ -277,6 +284,15 @@ export class Runtime<C extends TaskCatalog = any> {
   async remove(id: string | number): Promise<Job> {
     await this.ready('remove');
     return this.parts.admin.remove(validateJobId(id));
+  }
+
+  /**
+   * clean runs one retention pass now (see RetentionOptions) and returns what it deleted; it waits
+   * for a batch another runtime is deleting rather than skip, and emits `maintenance:cleaned`.
+   */
+  async clean(): Promise<CleanCounts> {
+    await this.ready('clean');
+    return this.parts.retention.runNow();
   }
 
   /**

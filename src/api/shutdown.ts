@@ -36,11 +36,13 @@ export class Shutdown {
 
   /** run stops the parts; `crashed` runtimes keep their consumer row (the others sweep it). */
   async run(crashed: boolean): Promise<void> {
-    const { dispatcher, registry, schedules, waker, progress, completions } = this.parts;
+    const { dispatcher, registry, schedules, waker, progress, completions, retention } = this.parts;
     const { logger, shutdownTimeoutMs } = this.context;
     waker.stop();
     registry.stopBeating();
     const schedulesStopped = schedules.stop();
+    // The cleaner stops after its batch under way, which is waited for with the last writes below.
+    const retentionStopped = retention.stop();
     // The grace period is armed before the first await, so it is measured from the call.
     const ended = await this.runningJobsEnd(async () => {
       await dispatcher.stopClaiming();
@@ -59,6 +61,7 @@ export class Shutdown {
       // before what is held is given back, or what it took stays held by a deregistered consumer.
       await dispatcher.stopClaiming();
       await schedulesStopped;
+      await retentionStopped;
       await progress.stop();
       await completions.drained();
       // Once stop() has returned nothing more is written: what is held stays held, for the sweep.
@@ -81,10 +84,11 @@ export class Shutdown {
    * job still held (refunding the attempt); the runtime's connections stay open until stop().
    */
   async crash(error: unknown): Promise<void> {
-    const { dispatcher, registry, schedules, waker, completions, listener } = this.parts;
+    const { dispatcher, registry, schedules, waker, completions, listener, retention } = this.parts;
     waker.stop();
     registry.stopBeating();
     await schedules.stop();
+    await retention.stop();
     await dispatcher.stopClaiming();
     dispatcher.abortAll(new RuntimeCrashedError(error));
     // The prefetched jobs are given back with the running ones by releaseHeld below.

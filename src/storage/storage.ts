@@ -36,6 +36,14 @@ import {
 import type { Job } from './job-row.js';
 import { jobNotifyCancel, jobsNotifyChanged, jobsNotifyFinished } from './notification-statements.js';
 import { jobsApplyOutcomes, jobsWriteProgress, type Outcome } from './outcome-statements.js';
+import {
+  type BucketHorizon,
+  type CleanerLock,
+  consumersDeleteGone,
+  type DeleteBatch,
+  jobsDeleteFinished,
+  tokenBucketsDeleteIdle,
+} from './retention-statements.js';
 import { type Tables, tablesOf } from './tables.js';
 import type { ClaimTransition, NewJob, Queryable } from './types.js';
 
@@ -45,6 +53,7 @@ export type { JobFilter } from './admin-statements.js';
 export type { ClaimedJob, ClaimRequest } from './claim-statements.js';
 export type { ConsumerRecord, OrphanedJob, SweepResult, TakeBackWrite } from './consumer-statements.js';
 export { CANCEL_PREFIX } from './notification-statements.js';
+export type { BucketHorizon, CleanerLock, DeleteBatch } from './retention-statements.js';
 export type { ClaimTransition, NewJob, Queryable } from './types.js';
 
 /**
@@ -199,5 +208,31 @@ export class Storage {
   /** jobGet reads one job by id, or null. */
   jobGet(id: string): Promise<Job | null> {
     return jobGet(this.db, this.tables, id);
+  }
+
+  /** jobsDeleteFinished deletes up to `limit` jobs of finished `state` older than `finishedBefore` (see retention-statements). */
+  jobsDeleteFinished(
+    state: JobState,
+    finishedBefore: Date,
+    limit: number,
+    lock: CleanerLock,
+  ): Promise<DeleteBatch> {
+    return jobsDeleteFinished(this.db, this.tables, state, finishedBefore, limit, lock);
+  }
+
+  /** tokenBucketsDeleteIdle deletes up to `limit` token buckets idle past their refill horizon at `now`. */
+  tokenBucketsDeleteIdle(
+    horizons: readonly BucketHorizon[],
+    unknownSeconds: number,
+    now: Date,
+    limit: number,
+    lock: CleanerLock,
+  ): Promise<DeleteBatch> {
+    return tokenBucketsDeleteIdle(this.db, this.tables, horizons, unknownSeconds, now, limit, lock);
+  }
+
+  /** consumersDeleteGone deletes up to `limit` consumer rows silent since `silentSince` that hold no job. */
+  consumersDeleteGone(silentSince: Date, limit: number, lock: CleanerLock): Promise<DeleteBatch> {
+    return consumersDeleteGone(this.db, this.tables, silentSince, limit, lock);
   }
 }
