@@ -76,8 +76,11 @@ export {
   type KeyMode,
 } from './jobs/enqueue.js';
 export type {
+  CleanCounts,
+  CleanedEvent,
   ConnectionEvent,
   CrashEvent,
+  FinishedJobState,
   PolledEvent,
   ProgressEvent,
   RuntimeErrorEvent,
@@ -135,5 +138,6 @@ export {
   type TaskHandler,
   type TaskSettings,
 } from './jobs/tasks.js';
+export { DEFAULT_RETENTION, type RetentionOptions } from './maintenance/retention.js';
 export type { AttemptError, Job } from './storage/job-row.js';
 export type { Queryable } from './storage/storage.js';

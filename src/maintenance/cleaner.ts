@@ -1,7 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { DatabaseStatus } from '../core/database-status.js';
 import { RuntimeStateError } from '../core/errors.js';
-import type { RateLimit } from '../dispatch/token-buckets.js';
 import type { CleanCounts } from '../jobs/events.js';
 import type { BucketHorizon, CleanerLock, DeleteBatch, Storage } from '../storage/storage.js';
 import { type MaintenanceService, Periodic } from './periodic.js';
@@ -20,6 +19,15 @@ export const MAX_CONSUMER_TIMEOUT_MS = 86_400_000;
  * a week is only too short for a bucket that takes more than a week to refill from empty.
  */
 export const UNKNOWN_BUCKET_IDLE_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * BucketLimit is a rate limit's capacity and refill rate, all the cleaner needs of one (the
+ * dispatch room's RateLimit, which this room cannot import).
+ */
+export interface BucketLimit {
+  capacity: number;
+  refillPerSecond: number;
+}
 
 /** zeroCounts is a pass that deleted nothing. */
 export function zeroCounts(): CleanCounts {
@@ -54,7 +62,7 @@ export class Cleaner implements MaintenanceService<CleanCounts> {
   constructor(
     private readonly storage: Storage,
     private readonly config: RetentionConfig,
-    rateLimits: ReadonlyMap<string, RateLimit>,
+    rateLimits: ReadonlyMap<string, BucketLimit>,
     private readonly database: DatabaseStatus,
   ) {
     this.horizons = [...rateLimits].map(([bucket, limit]) => ({
@@ -166,7 +174,7 @@ export class RetentionService {
     storage: Storage,
     private readonly clock: Clock,
     private readonly config: RetentionConfig,
-    rateLimits: ReadonlyMap<string, RateLimit>,
+    rateLimits: ReadonlyMap<string, BucketLimit>,
     database: DatabaseStatus,
     private readonly hooks: CleaningHooks,
   ) {
