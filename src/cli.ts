@@ -27,6 +27,8 @@ commands:
   retry <id>            run a failed, cancelled or expired job again
   cancel <id>           cancel a job that has not finished
   remove <id>           delete a job that is not running
+  clean                 run one retention pass now with the default retention (succeeded 1 day,
+                        cancelled and expired 7 days, failed 30 days) and print what it deleted
 
 options:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
@@ -38,7 +40,7 @@ Exit codes: 0 done, 1 refused or failed (a missing job, a refused change, an unm
 an unreachable database; one line on stderr says why), 2 a usage mistake.
 `;
 
-const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove'];
+const ADMIN_COMMANDS = ['migrate', 'jobs', 'get', 'retry', 'cancel', 'remove', 'clean'];
 
 /** CliError is a usage mistake: its message is printed with the usage and the exit code is 2. */
 class CliError extends Error {}
@@ -256,6 +258,12 @@ async function administer(
       return print(await runtime.cancel(needId(), 'cancelled from the command line'));
     case 'remove':
       return print(await runtime.remove(needId()));
+    case 'clean': {
+      // One line per count, name then number, tab-separated, for people and scripts alike.
+      const counts = await runtime.clean();
+      for (const [name, value] of Object.entries(counts)) process.stdout.write(`${name}\t${value}\n`);
+      return;
+    }
     default:
       throw new CliError(`unknown command ${command}`);
   }
