@@ -168,6 +168,7 @@ describe('retention: the cleaner', () => {
         () =>
           new Cleaner(
             new Storage(pool, schema, { from: [], to: 'running' }),
+            clock,
             config,
             new Map(),
             status(clock),
