@@ -63,6 +63,7 @@ const AXES: Record<WorkloadResult['id'], { axis: string; keys?: string[] }> = {
   latency: { axis: 'milliseconds from enqueue call to handler start (lower is better)' },
   enqueue: { axis: 'jobs per second (higher is better)' },
   history: { axis: 'jobs per second drained (higher is better)' },
+  cleaning: { axis: 'jobs per second drained (higher is better)', keys: ['jobsPerSecond'] },
   memory: { axis: 'MiB resident (lower is better)', keys: ['startRssMiB', 'peakRssMiB'] },
 };
 

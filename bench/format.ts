@@ -1,10 +1,10 @@
 /**
  * Number formatting shared by the markdown tables and the SVG chart, so both show a figure the same
- * way: rates and byte counts as whole numbers with thousands separators, milliseconds with two
- * decimals, memory and CPU microseconds with one, ratios as multipliers.
+ * way: rates, byte and row counts as whole numbers with thousands separators, milliseconds with
+ * two decimals, memory, CPU microseconds and seconds with one, ratios as multipliers.
  */
 /** Unit is what a figure counts in. */
-export type Unit = 'jobs/s' | 'ms' | 'MiB' | 'µs' | 'bytes';
+export type Unit = 'jobs/s' | 'ms' | 'MiB' | 'µs' | 'bytes' | 'rows' | 's';
 
 const whole = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -16,7 +16,7 @@ export function formatCount(count: number): string {
 /** formatValue writes a figure in its unit's precision; a missing figure is "n/a". */
 export function formatValue(value: number | null | undefined, unit: Unit): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return 'n/a';
-  if (unit === 'jobs/s' || unit === 'bytes') return whole.format(value);
+  if (unit === 'jobs/s' || unit === 'bytes' || unit === 'rows') return whole.format(value);
   return value.toFixed(unit === 'ms' ? 2 : 1);
 }
 

@@ -5,7 +5,7 @@
  */
 
 /** WORKLOAD_IDS names every workload, in the order they run within a round. */
-export const WORKLOAD_IDS = ['drain', 'latency', 'enqueue', 'history', 'memory'] as const;
+export const WORKLOAD_IDS = ['drain', 'latency', 'enqueue', 'history', 'cleaning', 'memory'] as const;
 
 /** WorkloadId is one workload's name. */
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
@@ -27,6 +27,10 @@ export interface Sizes {
   historyRows: number;
   /** historyDrainJobs is the backlog drained on top of the history (and on the empty table). */
   historyDrainJobs: number;
+  /** cleaningRows is how many old finished rows the cleaning workload's cleaner deletes during its drain. */
+  cleaningRows: number;
+  /** cleaningDrainJobs is the backlog the cleaning workload drains meanwhile (and on the empty table). */
+  cleaningDrainJobs: number;
   /** memoryJobs is the backlog the memory workload's worker process drains. */
   memoryJobs: number;
   /** rounds is how many times every measurement is repeated; figures are medians over rounds. */
@@ -44,6 +48,8 @@ export const SIZES: Record<Mode, Sizes> = {
     enqueueJobs: 100_000,
     historyRows: 1_000_000,
     historyDrainJobs: 20_000,
+    cleaningRows: 1_000_000,
+    cleaningDrainJobs: 50_000,
     memoryJobs: 100_000,
     rounds: 5,
     warmUpRounds: 1,
@@ -55,6 +61,8 @@ export const SIZES: Record<Mode, Sizes> = {
     enqueueJobs: 10_000,
     historyRows: 100_000,
     historyDrainJobs: 2_000,
+    cleaningRows: 100_000,
+    cleaningDrainJobs: 5_000,
     memoryJobs: 10_000,
     rounds: 1,
     warmUpRounds: 0,
@@ -66,6 +74,8 @@ export const SIZES: Record<Mode, Sizes> = {
     enqueueJobs: 1_000,
     historyRows: 2_000,
     historyDrainJobs: 200,
+    cleaningRows: 2_000,
+    cleaningDrainJobs: 200,
     memoryJobs: 500,
     rounds: 1,
     warmUpRounds: 0,

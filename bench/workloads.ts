@@ -1,10 +1,11 @@
 /**
- * The five workloads (drain, latency, enqueue, history, memory) and the loop that runs them. Rounds
+ * The six workloads (drain, latency, enqueue, history, cleaning, memory) and the loop that runs them. Rounds
  * are the outer loop and systems the inner one, in an order rotated each round, so every round holds
  * one run of every system under the same conditions and ratios can be taken within a round. Every
  * measured run gets its own fresh database. A run that fails is recorded with its error and the
  * bench goes on.
  */
+import { drainWhileCleaning } from './cleaning.js';
 import { withFreshDatabase } from './database.js';
 import { formatCount, formatValue, type Unit } from './format.js';
 import { drainOnHistory } from './history.js';
@@ -96,6 +97,7 @@ export async function runWorkloads(
     latency: () => latencyWorkload(context, systems),
     enqueue: () => enqueueWorkload(context, systems),
     history: () => historyWorkload(context),
+    cleaning: () => cleaningWorkload(context),
     memory: () => memoryWorkload(context),
   };
   const workloads = options.workloads.map((id) => builders[id]());
@@ -374,6 +376,61 @@ function historyWorkload(context: Context): Workload {
           (values) =>
             `${formatValue(values.jobsPerSecond, 'jobs/s')} jobs/s` +
             (entry.rows > 0 ? ` (seeding took ${values.seedSeconds?.toFixed(1)} s)` : ''),
+        );
+        runs.push(run);
+      }
+      return runs;
+    },
+  };
+}
+
+function cleaningWorkload(context: Context): Workload {
+  const { cleaningRows: rows, cleaningDrainJobs: jobs } = context.options.sizes;
+  const old = `${formatCount(rows)} old finished rows`;
+  const entries: (Entry & { rows: number; clean: boolean })[] = [
+    { id: 'empty', label: 'jobchart, empty table', config: 'defaults, no old rows', rows: 0, clean: true },
+    { id: 'cleaning', label: `jobchart, cleaner deleting ${old}`, config: 'defaults', rows, clean: true },
+    { id: 'kept', label: `jobchart, ${old} kept`, config: 'retention: false', rows, clean: false },
+  ];
+  return {
+    id: 'cleaning',
+    title: `Cleaning: drain of ${formatCount(jobs)} jobs while the cleaner deletes ${old}`,
+    description:
+      'A default worker drains the same backlog on an empty table and over succeeded jobs finished 2 to 3 days ago, which its cleaner (default retention: 1 day) starts deleting, 10,000 a statement, as the worker starts; with retention: false the rows stay. Vacuumed, analyzed and checkpointed before each drain. Target: the drain while cleaning no more than 10 % slower than on the empty table.',
+    metrics: [
+      { key: 'jobsPerSecond', label: 'jobs/s', unit: 'jobs/s', better: 'higher' },
+      {
+        key: 'deleted',
+        label: 'old rows deleted during the drain',
+        unit: 'rows',
+        better: 'higher',
+        detail: true,
+      },
+      { key: 'cleanSeconds', label: 'first pass s', unit: 's', better: 'lower', detail: true },
+    ],
+    entries: entries.map(({ rows: _, clean: __, ...entry }) => entry),
+    ratio: { label: 'this ÷ empty table', reference: 'empty', referenceOnTop: false },
+    notes: [],
+    async runRound(round) {
+      const runs: Run[] = [];
+      for (const entry of rotate(entries, round)) {
+        const run = newRun(round, entry.id);
+        await attempt(
+          context,
+          run,
+          entry.label,
+          async (url) => {
+            const figures = await drainWhileCleaning(url, jobs, entry.rows, entry.clean);
+            const values: Record<string, number> = {
+              jobsPerSecond: figures.jobsPerSecond,
+              deleted: figures.deletedDuringDrain,
+            };
+            if (!Number.isNaN(figures.cleanSeconds)) values.cleanSeconds = figures.cleanSeconds;
+            return values;
+          },
+          (values) =>
+            `${formatValue(values.jobsPerSecond, 'jobs/s')} jobs/s, ${values.deleted} old rows deleted during the drain` +
+            (values.cleanSeconds === undefined ? '' : `, first pass ${values.cleanSeconds.toFixed(1)} s`),
         );
         runs.push(run);
       }

@@ -45,14 +45,16 @@ commands:
                         the same for every job the filter selects, in batches; prints
                         the counts as JSON: changed, refused (the machine refuses the
                         event in their state), signalled (running jobs asked to cancel)
+  queues                list the queues: paused or not, and their jobs per state
+  pause <queue>         stop every worker claiming jobs of a queue (running jobs finish)
+  resume <queue>        let workers claim jobs of a paused queue again
+  clean                 run one retention pass now with the default retention (succeeded 1 day,
+                        cancelled and expired 7 days, failed 30 days) and print what it deleted
 
 filter (all given must match):
   --state <s> (repeatable), --task <name>, --queue <name>, --key <key>, --key-prefix <p>,
   --tag <t> (repeatable: jobs with every tag), --created-before <ISO>, --created-after <ISO>,
   --finished-before <ISO>, --finished-after <ISO> (…-after includes its instant, …-before not)
-  queues                list the queues: paused or not, and their jobs per state
-  pause <queue>         stop every worker claiming jobs of a queue (running jobs finish)
-  resume <queue>        let workers claim jobs of a paused queue again
 
 options:
   --database-url <url>  PostgreSQL to use (default: $DATABASE_URL)
@@ -75,6 +77,7 @@ const ADMIN_COMMANDS = [
   'queues',
   'pause',
   'resume',
+  'clean',
 ];
 
 /** CliFailure is a request that could not be done: its message alone is printed and the exit code is 1. */
@@ -348,6 +351,12 @@ async function administer(
       await runtime.queues.resume(id as string);
       process.stdout.write(`queue ${id} resumed\n`);
       return;
+    case 'clean': {
+      // One line per count, name then number, tab-separated, for people and scripts alike.
+      const counts = await runtime.clean();
+      for (const [name, value] of Object.entries(counts)) process.stdout.write(`${name}\t${value}\n`);
+      return;
+    }
     default:
       throw new CliError(`unknown command ${command}`);
   }

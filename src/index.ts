@@ -92,8 +92,11 @@ export {
   type KeyMode,
 } from './jobs/enqueue.js';
 export type {
+  CleanCounts,
+  CleanedEvent,
   ConnectionEvent,
   CrashEvent,
+  FinishedJobState,
   PolledEvent,
   ProgressEvent,
   RuntimeErrorEvent,
@@ -152,6 +155,7 @@ export {
   type TaskHandler,
   type TaskSettings,
 } from './jobs/tasks.js';
+export { DEFAULT_RETENTION, type RetentionOptions } from './maintenance/retention.js';
 export type { AttemptError, Job, TraceContext } from './storage/job-row.js';
 export type { Queryable } from './storage/storage.js';
 export {

@@ -111,6 +111,26 @@ describe('the jobchart command line', () => {
     await producer.stop();
   });
 
+  it('clean runs one retention pass and prints what it deleted', async () => {
+    const schema = freshSchema('cli_clean');
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
+    await withPool(async (pool) => {
+      // Two succeeded jobs: one finished two days ago (past the default day), one a minute ago.
+      await pool.query(
+        `INSERT INTO "${schema}".jobs (task, state, created_at, updated_at, finished_at)
+         SELECT 'old', 'succeeded', f, f, f FROM unnest(ARRAY[now() - interval '2 days', now() - interval '1 minute']) AS f`,
+      );
+      const cleaned = await cli(['clean', '--schema', schema]);
+      assert.equal(cleaned.code, 0, cleaned.stderr);
+      assert.match(cleaned.stdout, /^succeeded\t1$/m);
+      assert.match(cleaned.stdout, /^failed\t0$/m);
+      const left = await pool.query(
+        `SELECT finished_at > now() - interval '1 hour' AS young FROM "${schema}".jobs`,
+      );
+      assert.deepEqual(left.rows, [{ young: true }]);
+    });
+  });
+
   it('explains its usage on a mistake, on stderr, and exits 2', async () => {
     const none = await cli([]);
     assert.equal(none.code, 2, 'no command is a mistake, not a success');

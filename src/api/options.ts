@@ -16,6 +16,8 @@ import {
   validateQueueName,
   validateTaskName,
 } from '../jobs/tasks.js';
+import { MAX_CONSUMER_TIMEOUT_MS } from '../maintenance/cleaner.js';
+import { type RetentionConfig, type RetentionOptions, resolveRetention } from '../maintenance/retention.js';
 
 /**
  * RuntimeOptions configure `createRuntime`. Every field is optional except a way to reach PostgreSQL.
@@ -110,6 +112,12 @@ export interface RuntimeOptions<T extends TaskMap = TaskMap, E extends string = 
    * and an SDK is registered (default true); false never loads the API. See the README's Observability.
    */
   telemetry?: boolean;
+  /**
+   * retention is how long finished jobs are kept, per state, before worker runtimes delete them
+   * (default DEFAULT_RETENTION: succeeded 1 day, cancelled and expired 7 days, failed 30 days), and
+   * how often they clean; `false` keeps every job forever. See RetentionOptions.
+   */
+  retention?: RetentionOptions | false;
 }
 
 /** ResolvedOptions are RuntimeOptions checked and with defaults applied. */
@@ -141,6 +149,7 @@ export interface ResolvedOptions {
   statsMaxAgeMs: number;
   statsFlushIntervalMs: number;
   telemetry: boolean;
+  retention: RetentionConfig;
 }
 
 /** resolveOptions validates every option and throws a ValidationError naming the first bad one. */
@@ -197,6 +206,7 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
       10,
       3_600_000,
     ),
+    retention: resolveRetention(options.retention),
   };
 }
 
@@ -329,7 +339,7 @@ function consumerTimingOf(options: RuntimeOptions): {
     options.consumerTimeoutMs ?? Math.max(30_000, 3 * heartbeatIntervalMs),
     'consumerTimeoutMs',
     1,
-    86_400_000,
+    MAX_CONSUMER_TIMEOUT_MS,
   );
   if (consumerTimeoutMs <= heartbeatIntervalMs) {
     throw new ValidationError(
@@ -369,4 +379,5 @@ const RUNTIME_OPTION_NAMES = optionNames<RuntimeOptions>({
   name: true,
   statsMaxAgeMs: true,
   statsFlushIntervalMs: true,
+  retention: true,
 });

@@ -11,6 +11,7 @@ import { ProgressWriter } from '../dispatch/progress.js';
 import { RateLimiter } from '../dispatch/rate-limit.js';
 import { TokenBuckets } from '../dispatch/token-buckets.js';
 import type { RuntimeErrorEvent, RuntimeEvents } from '../jobs/events.js';
+import { RetentionService } from '../maintenance/cleaner.js';
 import { ConsumerRegistry } from '../maintenance/consumers.js';
 import { Periodic } from '../maintenance/periodic.js';
 import { TransitionCounter, type TransitionFlushCounts } from '../maintenance/transition-counts.js';
@@ -73,6 +74,8 @@ export interface RuntimeParts {
   transitionCounts: TransitionCounter;
   statsFlusher: Periodic<TransitionFlushCounts>;
   telemetry: Telemetry;
+  /** retention runs the cleaner: periodically on a worker, on demand (`runtime.clean()`) anywhere. */
+  retention: RetentionService;
 }
 
 /**
@@ -292,6 +295,10 @@ export function buildParts(
       onError: (error) => hooks.reportError(error, 'stats'),
     },
   );
+  const retention = new RetentionService(storage, o.clock, o.retention, o.rateLimits, database, {
+    onCleaned: (counts, at) => events.emit('maintenance:cleaned', { ...counts, at }),
+    onError: (error) => hooks.reportError(error, 'clean'),
+  });
   return {
     enqueuer,
     paused,
@@ -314,5 +321,6 @@ export function buildParts(
     schedules,
     waiter,
     telemetry,
+    retention,
   };
 }

@@ -7,7 +7,12 @@ import { RuntimeStateError, ValidationError } from '../core/errors.js';
 import { assertKnownKeys, optionNames } from '../core/known-keys.js';
 import { type Logger, redactConnectionString } from '../core/logger.js';
 import type { EnqueueOptions, EnqueueSpec } from '../jobs/enqueue.js';
-import { type RuntimeErrorEvent, RuntimeEvents, type TransitionEvent } from '../jobs/events.js';
+import {
+  type CleanCounts,
+  type RuntimeErrorEvent,
+  RuntimeEvents,
+  type TransitionEvent,
+} from '../jobs/events.js';
 import type {
   AnyJobOf,
   CatalogOf,
@@ -171,6 +176,7 @@ export class Runtime<C extends TaskCatalog = any> {
         // A queue paused before this runtime started is left out from its first claim on.
         await paused.refresh();
         schedules.start(this.options.pollIntervalMs);
+        this.parts.retention.start();
         waker.start();
         await listener?.start();
         dispatcher.wake();
@@ -193,6 +199,7 @@ export class Runtime<C extends TaskCatalog = any> {
       waker.stop();
       await schedules.stop();
       await statsFlusher.stop();
+      await this.parts.retention.stop();
       await dispatcher.stopClaiming();
       await this.closeConnections();
       throw error;
@@ -291,6 +298,15 @@ export class Runtime<C extends TaskCatalog = any> {
   async rescheduleMany(filter: BulkFilter, runAt: Date | null, options?: BulkOptions): Promise<BulkResult> {
     await this.ready('rescheduleMany');
     return this.parts.bulk.rescheduleMany(filter, runAt, options);
+  }
+
+  /**
+   * clean runs one retention pass now (see RetentionOptions) and returns what it deleted; it waits
+   * for a batch another runtime is deleting rather than skip, and emits `maintenance:cleaned`.
+   */
+  async clean(): Promise<CleanCounts> {
+    await this.ready('clean');
+    return this.parts.retention.runNow();
   }
 
   /**

@@ -36,12 +36,14 @@ export class Shutdown {
 
   /** run stops the parts; `crashed` runtimes keep their consumer row (the others sweep it). */
   async run(crashed: boolean): Promise<void> {
-    const { dispatcher, registry, schedules, waker, progress, completions } = this.parts;
+    const { dispatcher, registry, schedules, waker, progress, completions, retention } = this.parts;
     const { logger, shutdownTimeoutMs } = this.context;
     waker.stop();
     registry.stopBeating();
     const schedulesStopped = schedules.stop();
     const flusherStopped = this.parts.statsFlusher.stop();
+    // The cleaner stops after its batch under way, which is waited for with the last writes below.
+    const retentionStopped = retention.stop();
     // The grace period is armed before the first await, so it is measured from the call.
     const ended = await this.runningJobsEnd(async () => {
       await dispatcher.stopClaiming();
@@ -61,6 +63,7 @@ export class Shutdown {
       await dispatcher.stopClaiming();
       await schedulesStopped;
       await flusherStopped;
+      await retentionStopped;
       await progress.stop();
       await completions.drained();
       // Once stop() has returned nothing more is written: what is held stays held, for the sweep.
@@ -94,10 +97,11 @@ export class Shutdown {
    * job still held (refunding the attempt); the runtime's connections stay open until stop().
    */
   async crash(error: unknown): Promise<void> {
-    const { dispatcher, registry, schedules, waker, completions, listener } = this.parts;
+    const { dispatcher, registry, schedules, waker, completions, listener, retention } = this.parts;
     waker.stop();
     registry.stopBeating();
     await schedules.stop();
+    await retention.stop();
     await dispatcher.stopClaiming();
     dispatcher.abortAll(new RuntimeCrashedError(error));
     // The prefetched jobs are given back with the running ones by releaseHeld below.

@@ -31,7 +31,8 @@ export interface RuntimeErrorEvent {
    * progress, `notify` telling other runtimes that jobs changed or finished, `listen` the LISTEN
    * connection, `wait` a waitFor's re-read of its job, `heartbeat` and `sweep` the
    * consumer upkeep, `schedule` a schedule pass, `stop` the last writes of stop(), `queues` reading
-   * the paused queues, `stats` adding this runtime's transition counts to the database.
+   * the paused queues, `stats` adding this runtime's transition counts to the database, `clean` a
+   * retention pass (see CleanedEvent).
    */
   during:
     | 'claim'
@@ -45,7 +46,8 @@ export interface RuntimeErrorEvent {
     | 'stop'
     | 'schedule'
     | 'queues'
-    | 'stats';
+    | 'stats'
+    | 'clean';
 }
 
 /** ProgressEvent reports a running job's progress, as its handler called `ctx.progress`. */
@@ -82,6 +84,29 @@ export interface PolledEvent {
   at: Date;
 }
 
+/**
+ * FinishedJobState is a finished state the cleaner deletes jobs from: the job machine's finished
+ * states that REMOVE applies to (CLEANABLE_STATES derives them from the machine; a test checks that
+ * this list agrees).
+ */
+export type FinishedJobState = Extract<JobState, 'succeeded' | 'failed' | 'cancelled' | 'expired'>;
+
+/**
+ * CleanCounts is what one retention pass deleted: the finished jobs of each state past their
+ * retention, the idle token buckets, and the consumer rows long gone. `skipped` is true when another
+ * runtime was cleaning the schema and this pass stopped (with what it had done so far).
+ */
+export type CleanCounts = Record<FinishedJobState, number> & {
+  tokenBuckets: number;
+  consumers: number;
+  /** batches counts the delete statements the pass ran (each its own transaction). */
+  batches: number;
+  skipped: boolean;
+};
+
+/** CleanedEvent reports a retention pass (periodic or `runtime.clean()`) and when it started. */
+export type CleanedEvent = CleanCounts & { at: Date };
+
 type StateEvents = { [S in JobState as `job:${S}`]: [TransitionEvent] };
 
 /** RuntimeEventMap lists every event a runtime emits and its argument. */
@@ -101,6 +126,8 @@ export type RuntimeEventMap = StateEvents & {
   'runtime:disconnected': [ConnectionEvent];
   /** stats:flushed follows each write of this runtime's transition counts (`rows` written). */
   'stats:flushed': [{ at: Date; rows: number }];
+  /** maintenance:cleaned follows each retention pass, periodic or asked for (see CleanCounts). */
+  'maintenance:cleaned': [CleanedEvent];
 };
 
 /**

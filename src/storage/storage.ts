@@ -60,6 +60,14 @@ import {
   transitionCountsAdd,
   transitionCountsPerMinute,
 } from './queue-statements.js';
+import {
+  type BucketHorizon,
+  type CleanerLock,
+  consumersDeleteGone,
+  type DeleteBatch,
+  jobsDeleteFinished,
+  tokenBucketsDeleteIdle,
+} from './retention-statements.js';
 import { type Tables, tablesOf } from './tables.js';
 import type { ClaimTransition, NewJob, Queryable } from './types.js';
 
@@ -72,6 +80,7 @@ export type { ConsumerRecord, OrphanedJob, SweepResult, TakeBackWrite } from './
 export { CANCEL_PREFIX } from './notification-statements.js';
 export type { JobCountsSnapshot, QueueRecord, TransitionCount } from './queue-statements.js';
 export { PAUSE_PREFIX, RESUME_PREFIX } from './queue-statements.js';
+export type { BucketHorizon, CleanerLock, DeleteBatch } from './retention-statements.js';
 export type { ClaimTransition, NewJob, Queryable } from './types.js';
 
 /**
@@ -280,5 +289,31 @@ export class Storage {
     task: string | null,
   ): Promise<{ minute: Date; to: string; n: number }[]> {
     return transitionCountsPerMinute(this.db, this.tables, since, queue, task);
+  }
+
+  /** jobsDeleteFinished deletes up to `limit` jobs of finished `state` older than `finishedBefore` (see retention-statements). */
+  jobsDeleteFinished(
+    state: JobState,
+    finishedBefore: Date,
+    limit: number,
+    lock: CleanerLock,
+  ): Promise<DeleteBatch> {
+    return jobsDeleteFinished(this.db, this.tables, state, finishedBefore, limit, lock);
+  }
+
+  /** tokenBucketsDeleteIdle deletes up to `limit` token buckets idle past their refill horizon at `now`. */
+  tokenBucketsDeleteIdle(
+    horizons: readonly BucketHorizon[],
+    unknownSeconds: number,
+    now: Date,
+    limit: number,
+    lock: CleanerLock,
+  ): Promise<DeleteBatch> {
+    return tokenBucketsDeleteIdle(this.db, this.tables, horizons, unknownSeconds, now, limit, lock);
+  }
+
+  /** consumersDeleteGone deletes up to `limit` consumer rows silent since `silentSince` that hold no job. */
+  consumersDeleteGone(silentSince: Date, limit: number, lock: CleanerLock): Promise<DeleteBatch> {
+    return consumersDeleteGone(this.db, this.tables, silentSince, limit, lock);
   }
 }
