@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AUTO_PREFETCH_MAX, PrefetchSizer } from '../src/dispatch/prefetch.js';
-import type { PolledEvent } from '../src/index.js';
+import { type PolledEvent, SimulatedClock } from '../src/index.js';
 import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
 
 describe('prefetch sizing', () => {
@@ -82,5 +82,33 @@ describe('a long local queue of quick jobs', () => {
       ranWhenLoopTurned > 0 && ranWhenLoopTurned < total,
       `loop turned after ${ranWhenLoopTurned} jobs`,
     );
+  });
+});
+
+describe('a handler that ends before its own claim round does', () => {
+  it('still has the freed slot claimed again: without prefetch, every due job runs without a poll', async () => {
+    const schema = freshSchema('fastslot');
+    const clock = new SimulatedClock();
+    // Synchronous, so the handler settles while the round that claimed its job is still under way.
+    const runtime = testRuntime({
+      schema,
+      clock,
+      maxRunningJobs: 1,
+      prefetch: 0,
+      tasks: {
+        instant: () => {
+          clock.advance(200);
+        },
+      },
+    });
+    await runtime.start();
+    try {
+      // The simulated clock never moves: only a claim after each freed slot can run the next job.
+      const done = countEvents(runtime.events, 'job:succeeded', 3, () => true, 10_000);
+      await runtime.enqueueMany(Array.from({ length: 3 }, () => ({ task: 'instant' })));
+      await done;
+    } finally {
+      await runtime.stop();
+    }
   });
 });

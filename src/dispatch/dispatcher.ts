@@ -99,6 +99,9 @@ export class Dispatcher {
   private readonly prefetched: ClaimedJob[] = [];
   private accepting = true;
   private lastClaimFilled = false;
+  // slotsFreedInRound counts handlers that settled while a claim round ran: a fast handler can end
+  // before its own claim's round does, when freeSlot cannot yet know that the claim came back full.
+  private slotsFreedInRound = 0;
   private wakePending = false;
   private readonly taskNames: string[];
   private readonly limitedQueues: string[];
@@ -251,6 +254,7 @@ export class Dispatcher {
     // stopClaiming may have been called while the check ran: a stopping runtime claims nothing more.
     if (!this.accepting) return;
     const now = this.deps.clock.now();
+    this.slotsFreedInRound = 0;
     let room = this.deps.maxRunningJobs - this.slotsHeld - this.prefetched.length;
     let asked = 0;
     let taken = 0;
@@ -272,6 +276,7 @@ export class Dispatcher {
     if (asked === 0) return;
     this.deps.onClaimed(taken, now);
     this.lastClaimFilled = taken === asked;
+    if (this.lastClaimFilled && this.slotsFreedInRound > 0 && this.refillDue()) this.wakeSoon();
     // Woken meanwhile, the next round claims at once: looking ahead now would be a wasted query.
     if (!this.lastClaimFilled && this.wakeups === wakeups) this.lookAhead(now);
   }
@@ -378,13 +383,18 @@ export class Dispatcher {
   // start, and the local queue is refilled in time.
   private readonly freeSlot = (queue: string): void => {
     this.slotsHeld--;
+    this.slotsFreedInRound++;
     this.holdInQueue(queue, -1);
     this.prefetch.finished();
     this.startPrefetched();
-    // Refill once a quarter of the local queue has gone: the claim stays large, and leaves while
-    // three quarters of the queue still cover its round trip.
-    if (this.lastClaimFilled && this.prefetched.length <= this.prefetch.size * REFILL_AT) this.wakeSoon();
+    if (this.lastClaimFilled && this.refillDue()) this.wakeSoon();
   };
+
+  // refillDue says whether the local queue is low enough to claim again: once a quarter of it has
+  // gone, so the claim stays large, and leaves while three quarters of it still cover its round trip.
+  private refillDue(): boolean {
+    return this.prefetched.length <= this.prefetch.size * REFILL_AT;
+  }
 
   // wakeSoon folds the slots freed within one turn of the event loop into a single claim, instead of
   // one round trip per finished job.
