@@ -24,6 +24,7 @@ import {
   filterOfFlags,
   runAtOfFlags,
 } from './cli-filter.js';
+import { RETENTION_FLAGS, retentionOfFlags } from './cli-retention.js';
 import { JobchartError, JobNotFoundError, SchemaNotMigratedError } from './core/errors.js';
 import { QUEUE_NAME_PATTERN } from './jobs/tasks.js';
 import type { Job } from './storage/job-row.js';
@@ -48,8 +49,10 @@ commands:
   queues                list the queues: paused or not, and their jobs per state
   pause <queue>         stop every worker claiming jobs of a queue (running jobs finish)
   resume <queue>        let workers claim jobs of a paused queue again
-  clean                 run one retention pass now with the default retention (succeeded 1 day,
-                        cancelled and expired 7 days, failed 30 days) and print what it deleted
+  clean                 run one retention pass now and print what it deleted; each finished
+                        state is kept as by default (succeeded 1d, cancelled and expired 7d,
+                        failed 30d) unless --keep-succeeded, --keep-failed, --keep-cancelled
+                        or --keep-expired <90s|12h|30d|forever> says otherwise
 
 filter (all given must match):
   --state <s> (repeatable), --task <name>, --queue <name>, --key <key>, --key-prefix <p>,
@@ -109,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       ...FILTER_FLAGS,
       ...BULK_FLAGS,
+      ...RETENTION_FLAGS,
       stack: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
   }
   checkUsage(command, argument, extra, values.stack === true);
   checkFlags(command, argument, values);
+  const retention = retentionOfFlags(command, values);
   // The log goes to stderr, so that stdout carries only what a command prints.
   const logger = pino(
     { level: process.env.JOBCHART_LOG_LEVEL ?? (command === 'worker' ? 'info' : 'warn') },
@@ -160,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
       throw explained(error, schema);
     });
   }
-  const runtime = createRuntime(base);
+  const runtime = createRuntime(retention ? { ...base, retention } : base);
   try {
     await runtime.start({ migrate: command === 'migrate' });
     if (command !== 'migrate') await administer(runtime, command, argument, values);

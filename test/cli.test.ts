@@ -128,6 +128,32 @@ describe('the jobchart command line', () => {
         `SELECT finished_at > now() - interval '1 hour' AS young FROM "${schema}".jobs`,
       );
       assert.deepEqual(left.rows, [{ young: true }]);
+      // A failed job two days old is kept by default (30 days) and deleted with --keep-failed 1d; the
+      // young succeeded one is kept forever however old the default would allow.
+      await pool.query(
+        `INSERT INTO "${schema}".jobs (task, state, created_at, updated_at, finished_at)
+         SELECT 'old', 'failed', f, f, f FROM (SELECT now() - interval '2 days' AS f) AS t`,
+      );
+      const kept = await cli(['clean', '--schema', schema]);
+      assert.match(kept.stdout, /^failed\t0$/m);
+      const flagged = await cli([
+        'clean',
+        '--schema',
+        schema,
+        '--keep-failed',
+        '1d',
+        '--keep-succeeded',
+        'forever',
+      ]);
+      assert.equal(flagged.code, 0, flagged.stderr);
+      assert.match(flagged.stdout, /^failed\t1$/m);
+      assert.match(flagged.stdout, /^succeeded\t0$/m);
+      const bad = await cli(['clean', '--schema', schema, '--keep-failed', '30']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /^clean: --keep-failed expected a duration such as 90s, 12h or 30d/);
+      const elsewhere = await cli(['jobs', '--schema', schema, '--keep-failed', '1d']);
+      assert.equal(elsewhere.code, 2);
+      assert.match(elsewhere.stderr, /^jobs: --keep-failed applies to clean/);
     });
   });
 
