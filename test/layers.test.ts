@@ -20,8 +20,9 @@ const RANKS: Record<string, number> = {
   'src/wake': 4,
   'src/telemetry': 4,
   'src/api': 5,
-  src: 6,
+  'src/dashboard': 6,
   'src/testing': 6,
+  src: 7,
 };
 
 // sources lists the .ts files under `dir`, relative to the checkout.
