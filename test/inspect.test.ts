@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { jobMachine } from '../machines/job.js';
 import { fail } from '../src/index.js';
 import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
 
@@ -35,8 +36,19 @@ describe('inspection', () => {
       [refused, 'FAIL', 'failed'],
     ] as const) {
       const mine = seen.filter((e) => refOf(e).id === `job:${job?.id}`);
-      const events = mine.flatMap((e) => (e.type === '@xstate.event' ? [e.event.type] : []));
+      const events = mine.flatMap((e) =>
+        e.type === '@xstate.event' && e.event.type !== 'xstate.init' ? [e.event.type] : [],
+      );
+      // It lives from the claim: the job machine itself (what an inspector draws), CLAIM first.
+      assert.equal(events[0], 'CLAIM', `${job?.id} received ${events}`);
       assert.ok(events.includes(event), `${job?.id} received ${events}`);
+      const ref = refOf(mine[0] as InspectionEvent);
+      assert.equal(
+        (ref as unknown as { logic: unknown }).logic,
+        jobMachine,
+        'the actor runs the job machine, definition and all',
+      );
+      assert.equal(ref.getSnapshot().status, 'stopped', 'its last snapshot is not left active');
       const last = mine.filter((e) => e.type === '@xstate.snapshot').at(-1);
       assert.ok(last?.type === '@xstate.snapshot');
       const snapshot = last.snapshot as unknown as {

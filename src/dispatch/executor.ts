@@ -53,7 +53,7 @@ export class Executor {
   run({ job, from }: ClaimedJob): void {
     const running: RunningJob = {
       job,
-      actor: this.deps.actors.start(job),
+      actor: this.deps.actors.start(job, from),
       controller: null,
     };
     this.deps.runningById.set(job.id, running);

@@ -8,7 +8,13 @@ import {
   type Observer,
   type Snapshot,
 } from 'xstate';
-import type { JobEvent, JobMachineContext, JobState } from '../../machines/job.js';
+import {
+  type JobEvent,
+  type JobMachine,
+  type JobMachineContext,
+  type JobState,
+  jobMachine,
+} from '../../machines/job.js';
 import { decide, type JobFacts } from '../core/transitions.js';
 
 /** JobActorSnapshot is what a job actor holds: the job's lifecycle state and the machine's context. */
@@ -74,15 +80,19 @@ export function jobActorLogic(
 /** Inspector is what XState's own `inspect` option takes: a callback, or an observer of inspection events. */
 export type Inspector = ((event: InspectionEvent) => void) | Observer<InspectionEvent>;
 
-/** JobActor is a running job as a live XState actor, visible to an inspector. */
-export type JobActor = Actor<ActorLogic<JobActorSnapshot, JobEvent>>;
+/**
+ * JobActor is a running job as a live XState actor: the job machine itself when someone inspects,
+ * else a logic that follows the machine's remembered decisions (see followDecisions).
+ */
+export type JobActor = Actor<ActorLogic<JobActorSnapshot, JobEvent>> | Actor<JobMachine>;
 
 type SupervisorSnapshot = Snapshot<undefined>;
 
 /**
  * JobActors starts and stops the live actors of one runtime's running jobs. With an inspector, every
- * job actor is a child of one supervisor actor, so all of them share one XState system and the
- * inspector, attached once, sees each job actor appear, change and stop. Without one, nobody
+ * job actor is the job machine itself, a child of one supervisor actor, so all of them share one
+ * XState system and the inspector, attached once, sees each job actor appear with the machine's
+ * definition (as any machine actor shows itself), take its CLAIM, change and stop. Without one, nobody
  * observes which system a job actor belongs to, so each is a root actor of its own: joining the
  * supervisor costs about 4 µs more CPU per job (registering the child, and options that Node 20
  * merges slowly), which is a sixth of a quick job's whole cost.
@@ -98,11 +108,34 @@ export class JobActors {
     this.supervisor = inspect ? startSupervisor(inspect) : null;
   }
 
-  /** start creates a job's actor in the job's current state and starts it. */
-  start(job: JobFacts & { interruptions: number }): JobActor {
-    const logic = jobActorLogic(job, this.maxInterruptions);
-    if (!this.supervisor) return createActor(logic).start();
-    return createActor(logic, { parent: this.supervisor.self, id: `job:${job.id}` }).start();
+  /**
+   * start creates a job's actor and starts it. `from` is the state the claim took the job from: an
+   * inspected actor starts there and takes the CLAIM, so that it lives from the claim on; otherwise
+   * the actor starts in the job's current state.
+   */
+  start(job: JobFacts & { interruptions: number }, from: JobState | null = null): JobActor {
+    if (!this.supervisor) return createActor(jobActorLogic(job, this.maxInterruptions)).start();
+    const claimed = from !== null && from !== job.state;
+    const snapshot = jobMachine.resolveState({
+      value: claimed ? from : job.state,
+      context: {
+        jobId: job.id,
+        // The claim spent an attempt: before it, the job had one fewer.
+        attempts: claimed ? Math.max(0, job.attempts - 1) : job.attempts,
+        maxAttempts: job.maxAttempts,
+        interruptions: job.interruptions,
+        maxInterruptions: this.maxInterruptions,
+      },
+    });
+    const actor = createActor(jobMachine, {
+      parent: this.supervisor.self,
+      id: `job:${job.id}`,
+      snapshot,
+      // Unused with a snapshot to restore, but the machine's type asks for it.
+      input: { jobId: job.id, maxAttempts: job.maxAttempts, maxInterruptions: this.maxInterruptions },
+    }).start();
+    if (claimed) actor.send({ type: 'CLAIM' });
+    return actor;
   }
 
   /** stop ends a job actor once its job is no longer this runtime's to run. */
