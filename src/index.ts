@@ -80,6 +80,7 @@ export {
 } from './core/errors.js';
 export type { Logger } from './core/logger.js';
 export { MAX_DELAY_MS, TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS } from './core/time-range.js';
+export { CSRF_HEADER, createDashboard, type DashboardOptions } from './dashboard/api.js';
 export { RESULT_MAX_BYTES } from './dispatch/attempt-outcomes.js';
 export type { OnExceptionPolicy, PolicyFunction } from './dispatch/exceptions.js';
 export type { HandlerContext } from './dispatch/handler-context.js';
