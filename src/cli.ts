@@ -13,6 +13,7 @@ import { STORED_STATES } from '../machines/job.js';
 import { validateJobId } from './api/admin.js';
 import type { BulkResult } from './api/bulk.js';
 import { createRuntime, type Runtime } from './api/runtime.js';
+import { checkDashboardFlags, DASHBOARD_FLAGS, serveDashboard } from './cli-dashboard.js';
 import {
   BULK_FLAGS,
   type BulkFlags,
@@ -53,6 +54,9 @@ commands:
                         state is kept as by default (succeeded 1d, cancelled and expired 7d,
                         failed 30d) unless --keep-succeeded, --keep-failed, --keep-cancelled
                         or --keep-expired <90s|12h|30d|forever> says otherwise
+  dashboard             serve the dashboard's JSON API (and /metrics) until SIGINT/SIGTERM, on
+                        --host (default 127.0.0.1) and --port (default 4000); --read-only
+                        refuses every action
 
 filter (all given must match):
   --state <s> (repeatable), --task <name>, --queue <name>, --key <key>, --key-prefix <p>,
@@ -81,6 +85,7 @@ const ADMIN_COMMANDS = [
   'pause',
   'resume',
   'clean',
+  'dashboard',
 ];
 
 /** CliFailure is a request that could not be done: its message alone is printed and the exit code is 1. */
@@ -113,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
       ...FILTER_FLAGS,
       ...BULK_FLAGS,
       ...RETENTION_FLAGS,
+      ...DASHBOARD_FLAGS,
       stack: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -125,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
   checkUsage(command, argument, extra, values.stack === true);
   checkFlags(command, argument, values);
   const retention = retentionOfFlags(command, values);
+  checkDashboardFlags(command, values);
   // The log goes to stderr, so that stdout carries only what a command prints.
   const logger = pino(
     { level: process.env.JOBCHART_LOG_LEVEL ?? (command === 'worker' ? 'info' : 'warn') },
@@ -168,6 +175,7 @@ async function main(argv: string[]): Promise<number> {
   const runtime = createRuntime(retention ? { ...base, retention } : base);
   try {
     await runtime.start({ migrate: command === 'migrate' });
+    if (command === 'dashboard') return await serveDashboard(runtime, values);
     if (command !== 'migrate') await administer(runtime, command, argument, values);
     return 0;
   } catch (error) {

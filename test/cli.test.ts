@@ -48,6 +48,34 @@ function stderrMatches(child: ChildProcessWithoutNullStreams, pattern: RegExp): 
 }
 
 describe('the jobchart command line', () => {
+  it('dashboard serves the JSON API until SIGTERM, read-only when asked', async () => {
+    const schema = freshSchema('cli_dash');
+    assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'dashboard', '--schema', schema, '--port', '0', '--read-only'],
+      {
+        env: { ...process.env, DATABASE_URL: databaseUrl() },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    await stderrMatches(child, /dashboard on http:\/\/127\.0\.0\.1:[0-9]+\/\n/);
+    const url = /dashboard on (http:\/\/\S+)\n/.exec(stderr)?.[1] as string;
+    const session = (await (await fetch(`${url}api/session`)).json()) as { readOnly: boolean };
+    assert.equal(session.readOnly, true);
+    assert.equal((await fetch(`${url}api/stats`)).status, 200);
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
+    const misplaced = await cli(['jobs', '--schema', schema, '--port', '4000']);
+    assert.equal(misplaced.code, 2);
+    assert.match(misplaced.stderr, /^jobs: --port applies to dashboard/);
+  });
+
   it('migrates, works a module of tasks until SIGTERM, lists and administers jobs', async () => {
     const schema = freshSchema('cli');
     assert.equal((await cli(['migrate', '--schema', schema])).code, 0);
