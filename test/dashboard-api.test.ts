@@ -40,7 +40,7 @@ describe('the dashboard API', () => {
     assert.equal(status, 200);
     const graphs = body.graphs as { job: { states: { id: string }[] } };
     assert.ok(graphs.job.states.some((state) => state.id === 'running'));
-    assert.match((body.svg as { job: string }).job, /data-state="succeeded"/);
+    assert.match((body.svg as { job: string }).job, /id="state_succeeded"/);
     const stats = await getJson('/api/stats');
     assert.equal(stats.status, 200);
     assert.equal(typeof (stats.body.counts as Record<string, number>).not_started, 'number');

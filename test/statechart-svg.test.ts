@@ -2,78 +2,79 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createMachine } from 'xstate';
 import { JOB_STATES, jobMachine } from '../machines/job.js';
+import { runtimeMachine } from '../machines/runtime.js';
 import { machineGraph } from '../src/core/machine-graph.js';
 import { drawStatechart } from '../src/dashboard/statechart-svg.js';
 
-// attributes lists the values of one data attribute over a drawing's elements, in order.
-function attributes(svg: string, name: string): string[] {
-  return [...svg.matchAll(new RegExp(`${name}="([^"]*)"`, 'g'))].map((m) => m[1] as string);
+// groups lists the SVG groups whose id starts with `prefix`, with their class and first text's x.
+function groups(svg: string, prefix: string): { id: string; classes: string; x: number }[] {
+  return [...svg.matchAll(new RegExp(`<g id="(${prefix}[^"]*)" class="([^"]*)">([\\s\\S]*?)</g>`, 'g'))].map(
+    (m) => ({
+      id: (m[1] as string).replace(/&#45;/g, '-'),
+      classes: m[2] as string,
+      x: Number(/<text[^>]* x="([-0-9.]+)"/.exec(m[3] as string)?.[1]),
+    }),
+  );
 }
 
 describe('drawStatechart', () => {
-  it('draws every state of the job machine and one arrow per pair of states a transition joins', () => {
+  it('draws every state of the job machine and one arrow per pair of states a transition joins', async () => {
     const graph = machineGraph(jobMachine);
-    const svg = drawStatechart(graph, { counts: { running: 3, succeeded: 1200 }, current: 'running' });
-    assert.deepEqual(attributes(svg, 'data-state').sort(), [...JOB_STATES].sort());
-    const pairs = new Set(graph.transitions.map((t) => `${t.source}>${t.target}`));
-    const sources = attributes(svg, 'data-source');
-    const targets = attributes(svg, 'data-target');
-    assert.deepEqual(new Set(sources.map((source, i) => `${source}>${targets[i]}`)), pairs);
-    assert.match(svg, /data-state="succeeded" data-count="1200">/);
-    assert.match(svg, /class="state atomic current" data-state="running"/);
-    assert.match(svg, />RETRY \[hasAttemptsLeft\]</, 'a guard is named on its event');
+    const svg = await drawStatechart(graph, { counts: { running: 3, succeeded: 1200 }, current: 'running' });
+    assert.match(svg, /^<svg class="statechart" data-machine="job"/);
+    assert.deepEqual(
+      groups(svg, 'state_')
+        .map((g) => g.id)
+        .sort(),
+      JOB_STATES.map((state) => `state_${state}`).sort(),
+    );
+    const pairs = new Set(graph.transitions.map((t) => `transition_${t.source}_${t.target}`));
+    assert.deepEqual(new Set(groups(svg, 'transition_').map((g) => g.id)), pairs);
+    assert.ok(groups(svg, 'state_running')[0]?.classes.includes('current'));
+    assert.ok(groups(svg, 'state_succeeded')[0]?.classes.includes('tag_finished'));
+    assert.match(svg, />1,200</, 'a count is drawn under its state');
+    assert.match(svg, />RETRY [[]hasAttemptsLeft[\]]</, 'a guard is named on its event');
   });
 
-  it('follows the machine: another machine, another drawing, nested states inside their parent', () => {
+  it('follows the machine: another machine, another drawing, flowing from the initial state', async () => {
     const machine = createMachine({
       id: 'door',
       initial: 'closed',
       states: {
         closed: { on: { OPEN: 'open' } },
         open: { on: { CLOSE: 'closed', LOCK: 'locked' } },
-        locked: { initial: 'bolted', states: { bolted: { on: { TURN: 'unbolted' } }, unbolted: {} } },
+        locked: { type: 'final' },
       },
     });
-    const svg = drawStatechart(machineGraph(machine));
-    assert.deepEqual(attributes(svg, 'data-state'), [
-      'closed',
-      'open',
-      'locked',
-      'locked.bolted',
-      'locked.unbolted',
-    ]);
-    const box = (id: string) => {
-      const m = new RegExp(
-        `data-state="${id}"><rect x="([0-9.]+)" y="([0-9.]+)" width="([0-9.]+)" height="([0-9.]+)"`,
-      ).exec(svg);
-      assert.ok(m, id);
-      const [x, y, w, h] = m.slice(1).map(Number) as [number, number, number, number];
-      return { x, y, w, h };
-    };
-    const parent = box('locked');
-    for (const child of ['locked.bolted', 'locked.unbolted']) {
-      const b = box(child);
-      assert.ok(
-        b.x > parent.x &&
-          b.x + b.w < parent.x + parent.w &&
-          b.y > parent.y &&
-          b.y + b.h < parent.y + parent.h,
-        child,
-      );
-    }
-    // Forward transitions point right: closed, then open, then locked.
-    assert.ok(box('closed').x < box('open').x && box('open').x < box('locked').x);
+    const svg = await drawStatechart(machineGraph(machine));
+    const x = (id: string) => groups(svg, `state_${id}`)[0]?.x as number;
+    assert.ok(
+      x('closed') < x('open') && x('open') < x('locked'),
+      `${x('closed')} ${x('open')} ${x('locked')}`,
+    );
+    assert.deepEqual(
+      groups(svg, 'transition_').map((g) => g.id),
+      ['transition_closed_open', 'transition_open_closed', 'transition_open_locked'],
+    );
   });
 
-  it('escapes every text it writes', () => {
+  it('draws a compound state as a frame around its children (the runtime machine)', async () => {
+    const svg = await drawStatechart(machineGraph(runtimeMachine));
+    assert.match(svg, /<g id="state_crashed" class="cluster">|<g id="state_crashed" class="[^"]*"/);
+    for (const child of ['crashed.halted', 'crashed.stopping', 'crashed.stopped']) {
+      assert.equal(groups(svg, `state_${child.replace('.', '\\.')}`).length, 1, child);
+    }
+  });
+
+  it('escapes every text it writes', async () => {
     const machine = createMachine({
-      id: 'x<y',
+      id: 'x"y',
       initial: 'a',
-      states: { a: { on: { '<img onerror=1>': 'b' } }, b: {} },
+      states: { a: { on: { '<img src=x onerror=alert(1)>': 'b', 'say "hi" \\ now': 'b' } }, b: {} },
     });
-    const svg = drawStatechart(machineGraph(machine), { title: '"><script>alert(1)</script>' });
-    assert.doesNotMatch(svg, /<script>|<img/);
-    assert.match(svg, /&lt;img onerror=1&gt;/);
-    assert.match(svg, /<title>&quot;&gt;&lt;script&gt;/);
+    const svg = await drawStatechart(machineGraph(machine));
+    assert.doesNotMatch(svg, /<img/);
+    assert.match(svg, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    assert.match(svg, /data-machine="x&quot;y"/);
   });
 });

@@ -7,7 +7,7 @@ import type { Runtime } from '../api/runtime.js';
 import { errorText } from '../core/error-text.js';
 import { InvalidTransitionError, JobchartError, JobNotFoundError, ValidationError } from '../core/errors.js';
 import { assertKnownKeys, optionNames } from '../core/known-keys.js';
-import { machineGraph } from '../core/machine-graph.js';
+import { type MachineGraph, machineGraph } from '../core/machine-graph.js';
 import type { Job } from '../storage/job-row.js';
 import { createMetricsHandler } from '../telemetry/prometheus.js';
 import { drawStatechart } from './statechart-svg.js';
@@ -79,14 +79,22 @@ export function createDashboard(
   const readOnly = options.readOnly ?? false;
   const token = randomBytes(24).toString('base64url');
   const metrics = createMetricsHandler({ runtime });
-  const machines = machinesOf();
+  // Drawn on first use; a failed drawing is tried again on the next request.
+  let machines: Promise<Machines> | null = null;
+  const drawn = () => {
+    machines ??= machinesOf().catch((error: unknown) => {
+      machines = null;
+      throw error;
+    });
+    return machines;
+  };
   const serve = async (req: IncomingMessage, res: ServerResponse) => {
     if (options.authorize && !(await options.authorize(req))) throw new HttpError(403, 'not authorized');
     const url = new URL(req.url ?? '/', 'http://dashboard');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (req.method === 'GET' && path === '/metrics') return metrics(req, res);
     if (req.method === 'GET')
-      return sendJson(res, 200, await read(runtime, path, url.searchParams, machines, token, readOnly));
+      return sendJson(res, 200, await read(runtime, path, url.searchParams, drawn, token, readOnly));
     if (req.method !== 'POST') throw new HttpError(405, `${req.method} is not served: GET reads, POST acts`);
     const action = /^\/api\/jobs\/([^/]+)\/([a-z]+)$/.exec(path);
     if (!action) throw new HttpError(404, `no action at ${path}`);
@@ -109,23 +117,26 @@ interface Machines {
   svg: { job: string; runtime: string };
 }
 
-// machinesOf reads both machines once: they do not change while the process runs.
-function machinesOf(): Machines {
+// machinesOf reads and draws both machines once: they do not change while the process runs.
+async function machinesOf(): Promise<Machines> {
   const job = machineGraph(jobMachine);
   const runtime = machineGraph(runtimeMachine);
-  return { graphs: { job, runtime }, svg: { job: drawStatechart(job), runtime: drawStatechart(runtime) } };
+  return {
+    graphs: { job, runtime },
+    svg: { job: await drawStatechart(job), runtime: await drawStatechart(runtime) },
+  };
 }
 
 async function read(
   runtime: Runtime,
   path: string,
   query: URLSearchParams,
-  machines: Machines,
+  drawn: () => Promise<Machines>,
   token: string,
   readOnly: boolean,
 ): Promise<unknown> {
   if (path === '/api/session') return { csrfToken: token, readOnly };
-  if (path === '/api/machines') return machines;
+  if (path === '/api/machines') return drawn();
   if (path === '/api/stats') {
     return runtime.stats({ queue: query.get('queue') ?? undefined, task: query.get('task') ?? undefined });
   }
@@ -134,16 +145,14 @@ async function read(
   if (one) {
     const job = await runtime.getJob(one[1] as string);
     if (!job) throw new JobNotFoundError(one[1] as string);
-    return { job, actions: actionsOf(job, machines) };
+    return { job, actions: actionsOf(job, (await drawn()).graphs.job) };
   }
   throw new HttpError(404, `nothing at ${path}`);
 }
 
 // actionsOf lists the actions the job machine accepts in the job's state: exactly what its page offers.
-function actionsOf(job: Job, machines: Machines): string[] {
-  const accepted = new Set(
-    machines.graphs.job.transitions.filter((t) => t.source === job.state).map((t) => t.event),
-  );
+function actionsOf(job: Job, graph: MachineGraph): string[] {
+  const accepted = new Set(graph.transitions.filter((t) => t.source === job.state).map((t) => t.event));
   return Object.entries(ACTIONS)
     .filter(([, event]) => accepted.has(event))
     .map(([name]) => name);
