@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { createWebSocketInspector } from '@statelyai/inspect';
+import { WebSocketServer } from 'ws';
+import { type AnyActorRef, createActor, type InspectionEvent } from 'xstate';
 import { jobMachine } from '../machines/job.js';
 import { fail } from '../src/index.js';
 import { countEvents, freshSchema, testRuntime } from './support/helpers.js';
@@ -66,3 +70,83 @@ describe('inspection', () => {
     }
   });
 });
+
+describe("@statelyai/inspect's WebSocket inspector", () => {
+  it('receives a job actor as it receives a machine actor: with the job machine’s definition', {
+    timeout: 30_000,
+  }, async () => {
+    const received: {
+      type: string;
+      sessionId?: string;
+      definition?: string;
+      snapshot?: { value?: unknown };
+    }[] = [];
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    server.on('connection', (socket) => {
+      socket.on('message', (data) => received.push(JSON.parse(String(data))));
+    });
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const inspector = createWebSocketInspector({ url });
+    const schema = freshSchema('wsinspect');
+    const runtime = testRuntime({ schema, inspect: inspector.inspect, tasks: { ok: () => 'done' } });
+    try {
+      await runtime.start();
+      const done = countEvents(runtime.events, 'job:succeeded', 1);
+      const job = await runtime.enqueue('ok', {});
+      await done;
+      // The same inspector package, given a plain machine actor of the job machine, for comparison.
+      const plain = createActor(jobMachine, {
+        inspect: inspector.inspect,
+        input: { jobId: 'x', maxAttempts: 1 },
+      });
+      plain.start();
+      plain.stop();
+      // Messages name an actor by its id (`job:<id>`), or by its machine's id when it has none.
+      const jobActor = await waitForMessage(
+        server,
+        received,
+        (m) => m.type === '@xstate.actor' && (m as { name?: string }).name === `job:${job.id}`,
+      );
+      const plainActor = await waitForMessage(
+        server,
+        received,
+        (m) => m.type === '@xstate.actor' && m.sessionId === plain.sessionId,
+      );
+      const jobSnapshots = await waitForMessage(
+        server,
+        received,
+        (m) =>
+          m.type === '@xstate.snapshot' &&
+          m.sessionId === jobActor.sessionId &&
+          m.snapshot?.value === 'succeeded',
+      );
+      assert.ok(jobSnapshots, `job ${job.id} reached succeeded in the inspector`);
+      assert.ok(jobActor.definition, 'the job actor carries a definition');
+      assert.equal(jobActor.definition, plainActor.definition, 'the same definition a machine actor sends');
+      assert.equal(JSON.parse(jobActor.definition as string).id, 'job');
+    } finally {
+      await runtime.stop();
+      inspector.stop();
+      server.close();
+    }
+  });
+});
+
+// waitForMessage resolves with the first message matching `match`, received already or later.
+function waitForMessage<T extends { type: string }>(
+  server: WebSocketServer,
+  received: T[],
+  match: (message: T) => boolean,
+): Promise<T> {
+  const seen = received.find(match);
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve) => {
+    const onMessage = (data: unknown) => {
+      const message = JSON.parse(String(data)) as T;
+      if (match(message)) resolve(message);
+    };
+    for (const client of server.clients) client.on('message', onMessage);
+    server.on('connection', (socket) => socket.on('message', onMessage));
+  });
+}
